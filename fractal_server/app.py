@@ -1,0 +1,91 @@
+"""The application factory."""
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Optional
+
+from flask_jwt_extended import JWTManager
+from flask_migrate import Migrate
+
+from fractal_server.api import misc
+from fractal_server.auth.current_user import COOKIE_NAME, TOKEN_AUDIENCE
+from fractal_server.config import embedded_defaults
+from fractal_server.config.settings import Settings, read_environment, settings_from
+from fractal_server.db import db
+from fractal_server.db import models  # noqa: F401  (registers the tables)
+from fractal_server.db.connection import database_url
+from fractal_server.http.errors import register_error_handlers
+from fractal_server.http.flask_app import FractalFlask
+from fractal_server.logging_setup import configure_logging
+from fractal_server.plugins.manager import load_plugins, select_backend
+from fractal_server.server_state import ServerState
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+logger = logging.getLogger("fractal_server")
+
+
+def create_app(
+    *,
+    dev: bool = False,
+    data_dir: Optional[Path] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> FractalFlask:
+    """Build the application from the environment (or from `environ`).
+
+    With `dev=True`, whatever is not configured is filled with embedded
+    defaults (see `fractal_server.config.embedded_defaults`). Raises
+    `FractalConfigurationError` when a setting is wrong or missing.
+    """
+    configure_logging(logging.INFO)
+    settings = settings_from(read_environment() if environ is None else environ)
+    sqlite_file = None
+    if dev:
+        data_dir = data_dir or Path.cwd() / embedded_defaults.DEFAULT_DATA_DIR_NAME
+        settings, filled = embedded_defaults.fill_embedded_defaults(settings, data_dir)
+        if not settings.POSTGRES_DB:
+            sqlite_file = embedded_defaults.sqlite_path(data_dir)
+        embedded_defaults.log_banner(data_dir, filled, uses_sqlite=sqlite_file is not None)
+    settings.check(require_database=not dev)
+    configure_logging(settings.FRACTAL_LOGGING_LEVEL)
+
+    plugins = load_plugins()
+    backend = select_backend(plugins, settings.FRACTAL_RUNNER_BACKEND)
+    backend.check_settings(settings)
+
+    app = FractalFlask("fractal_server")
+    app.config.update(_flask_config(settings, sqlite_file))
+    db.init_app(app)
+    Migrate(app, db, directory=str(MIGRATIONS_DIR))
+    JWTManager(app)
+    app.extensions["fractal"] = ServerState(
+        settings=settings,
+        plugins=plugins,
+        backend=backend,
+        dev_mode=dev,
+        uses_embedded_database=sqlite_file is not None,
+    )
+    register_error_handlers(app)
+    app.register_blueprint(misc.blueprint)
+    logger.debug("Settings: %s", settings.get_sanitized())
+    logger.info("Runner backend: %s", backend.name)
+    return app
+
+
+def _flask_config(settings: Settings, sqlite_file: Optional[Path]) -> dict:
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url(settings, sqlite_file),
+        "SQLALCHEMY_ECHO": settings.DB_ECHO,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "JWT_SECRET_KEY": settings.JWT_SECRET_KEY,
+        "JWT_ALGORITHM": "HS256",
+        "JWT_ENCODE_AUDIENCE": [TOKEN_AUDIENCE],
+        "JWT_DECODE_AUDIENCE": TOKEN_AUDIENCE,
+        "JWT_ENCODE_NBF": False,
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=settings.JWT_EXPIRE_SECONDS),
+        "JWT_TOKEN_LOCATION": ["headers", "cookies"],
+        "JWT_ACCESS_COOKIE_NAME": COOKIE_NAME,
+        "JWT_COOKIE_CSRF_PROTECT": False,
+        "JSON_SORT_KEYS": False,
+    }

@@ -1,0 +1,44 @@
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import DateTime, ForeignKey
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fractal_server.db import JSONDocument, db, utc_now
+
+
+class JobV2(db.Model):
+    """One run of a workflow range on a dataset.
+
+    Foreign keys become null when the project, workflow or dataset is
+    deleted; the dumps keep what they were at submission.
+    """
+
+    __tablename__ = "jobv2"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("projectv2.id", ondelete="SET NULL"), index=True
+    )
+    workflow_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("workflowv2.id", ondelete="SET NULL"), index=True
+    )
+    dataset_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("datasetv2.id", ondelete="SET NULL"), index=True
+    )
+    user_email: Mapped[str]
+    slurm_account: Mapped[Optional[str]]
+    project_dump: Mapped[dict] = mapped_column(JSONDocument)
+    workflow_dump: Mapped[dict] = mapped_column(JSONDocument)
+    dataset_dump: Mapped[dict] = mapped_column(JSONDocument)
+    worker_init: Mapped[Optional[str]]
+    working_dir: Mapped[Optional[str]]
+    working_dir_user: Mapped[Optional[str]]
+    first_task_index: Mapped[int]
+    last_task_index: Mapped[int]
+    start_timestamp: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utc_now
+    )
+    end_timestamp: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(default="submitted", index=True)
+    log: Mapped[Optional[str]]

@@ -1,0 +1,94 @@
+"""The OpenAPI document, built from the endpoint declarations of an app."""
+import re
+from typing import Any
+
+from flask import Flask
+from pydantic import TypeAdapter
+
+from fractal_server import __version__
+from fractal_server.auth.current_user import COOKIE_NAME, Access
+from fractal_server.http.routing import EndpointSpec
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+ERROR_SCHEMA = {"type": "object", "properties": {"detail": {}}, "required": ["detail"]}
+
+
+class _Components:
+    """Collects the named schemas that the operations refer to."""
+
+    def __init__(self):
+        self.schemas: dict[str, Any] = {}
+
+    def schema(self, annotation: Any, mode: str) -> dict:
+        schema = TypeAdapter(annotation).json_schema(ref_template=REF_TEMPLATE, mode=mode)
+        self.schemas.update(schema.pop("$defs", {}))
+        return schema
+
+
+def build_openapi(app: Flask) -> dict:
+    components = _Components()
+    paths: dict[str, dict] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        spec = getattr(app.view_functions.get(rule.endpoint), "endpoint_spec", None)
+        if spec is None:
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        paths.setdefault(path, {})[spec.method.lower()] = _operation(
+            spec, sorted(rule.arguments), components
+        )
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Fractal Server", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": components.schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME},
+            },
+        },
+    }
+
+
+def _operation(spec: EndpointSpec, arguments: list[str], components: _Components) -> dict:
+    parameters = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer"} if name.endswith("_id") else {"type": "string"},
+        }
+        for name in arguments
+    ]
+    if spec.query is not None:
+        query_schema = components.schema(spec.query, "validation")
+        required = set(query_schema.get("required", []))
+        parameters += [
+            {"name": name, "in": "query", "required": name in required, "schema": schema}
+            for name, schema in query_schema.get("properties", {}).items()
+        ]
+    operation: dict[str, Any] = {"summary": spec.summary, "parameters": parameters}
+    for model, content_type, required in (
+        (spec.body, "application/json", spec.body_required),
+        (spec.form, "application/x-www-form-urlencoded", True),
+    ):
+        if model is not None:
+            operation["requestBody"] = {
+                "required": required,
+                "content": {content_type: {"schema": components.schema(model, "validation")}},
+            }
+    success: dict[str, Any] = {"description": "Success"}
+    if spec.response is not None:
+        success["content"] = {
+            "application/json": {"schema": components.schema(spec.response, "serialization")}
+        }
+    error = {"content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    operation["responses"] = {str(spec.status): success}
+    if spec.access is not Access.ANONYMOUS:
+        operation["security"] = [{"bearer": []}, {"cookie": []}]
+        operation["responses"]["401"] = {"description": "Not authenticated", **error}
+    if spec.access in (Access.VERIFIED, Access.SUPERUSER):
+        operation["responses"]["403"] = {"description": "Forbidden", **error}
+    if spec.query or spec.body or spec.form or any(a.endswith("_id") for a in arguments):
+        operation["responses"]["422"] = {"description": "Invalid request", **error}
+    return operation

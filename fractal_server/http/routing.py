@@ -1,0 +1,157 @@
+"""Declaring endpoints: access level, typed inputs and output in one place.
+
+    @endpoint(bp, "GET", "/project/<project_id>/", access=Access.ACTIVE,
+              query=ProjectQuery, response=ProjectRead)
+    def read_project(user, project_id: int, query: ProjectQuery): ...
+
+Every request goes through the same steps, in the order of the contract:
+authentication (401/403), then validation of path, query and body (422),
+then the view. The declaration is also what the OpenAPI document is built
+from, so the document and the behaviour cannot drift apart.
+"""
+import json
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, Optional
+
+from flask import Blueprint, Response, request
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from fractal_server.auth.current_user import Access, authenticate
+from fractal_server.http.errors import ApiError
+from fractal_server.http.validation_errors import json_decode_error, to_v1_errors
+
+NO_BODY = object()
+"""Marker for a view that answers with an empty body."""
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    method: str
+    rule: str
+    access: Access
+    query: Optional[type[BaseModel]]
+    body: Optional[type[BaseModel]]
+    body_required: bool
+    form: Optional[type[BaseModel]]
+    response: Any
+    status: int
+    summary: str
+
+
+def endpoint(
+    blueprint: Blueprint,
+    method: str,
+    rule: str,
+    *,
+    access: Access,
+    query: Optional[type[BaseModel]] = None,
+    body: Optional[type[BaseModel]] = None,
+    body_required: bool = True,
+    form: Optional[type[BaseModel]] = None,
+    response: Any = None,
+    status: int = 200,
+):
+    """Register a view on `blueprint`; see the module docstring."""
+    response_adapter = TypeAdapter(response) if response is not None else None
+
+    def decorator(view):
+        spec = EndpointSpec(
+            method=method,
+            rule=rule,
+            access=access,
+            query=query,
+            body=body,
+            body_required=body_required,
+            form=form,
+            response=response,
+            status=status,
+            summary=(view.__doc__ or view.__name__).strip().splitlines()[0],
+        )
+
+        @wraps(view)
+        def handle(**path_values):
+            kwargs: dict[str, Any] = {}
+            user = authenticate(access)
+            if access is not Access.ANONYMOUS:
+                kwargs["user"] = user
+            kwargs.update(_parse_path(path_values))
+            if query is not None:
+                kwargs["query"] = _validate(query, request.args.to_dict(), "query")
+            if form is not None:
+                kwargs["form"] = _validate(form, request.form.to_dict(), "body")
+            if body is not None:
+                kwargs["body"] = _parse_body(body, body_required)
+            result = view(**kwargs)
+            return _make_response(result, status, response_adapter)
+
+        handle.endpoint_spec = spec
+        blueprint.add_url_rule(
+            rule, view.__name__, handle, methods=[method], provide_automatic_options=False
+        )
+        return handle
+
+    return decorator
+
+
+def _parse_path(values: dict[str, str]) -> dict[str, Any]:
+    """Path parameters named `*_id` are integers."""
+    parsed: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name.endswith("_id"):
+            try:
+                parsed[name] = int(raw)
+            except ValueError:
+                raise ApiError(
+                    422,
+                    [
+                        {
+                            "loc": ["path", name],
+                            "msg": "value is not a valid integer",
+                            "type": "type_error.integer",
+                        }
+                    ],
+                ) from None
+        else:
+            parsed[name] = raw
+    return parsed
+
+
+def _parse_body(model: type[BaseModel], required: bool):
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if required:
+            raise ApiError(
+                422, [{"loc": ["body"], "msg": "field required", "type": "value_error.missing"}]
+            )
+        return None
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        offset = getattr(error, "pos", 0)
+        reason = getattr(error, "msg", str(error))
+        raise ApiError(422, json_decode_error(offset, reason)) from None
+    if data is None and not required:
+        return None
+    return _validate(model, data, "body")
+
+
+def _validate(model: type[BaseModel], data: Any, source: str):
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ApiError(422, to_v1_errors(error, source)) from None
+
+
+def _make_response(result: Any, status: int, adapter: Optional[TypeAdapter]) -> Response:
+    if isinstance(result, Response):
+        return result
+    if result is NO_BODY:
+        return Response(status=status)
+    if adapter is not None:
+        payload = adapter.dump_json(adapter.validate_python(result, from_attributes=True))
+    elif isinstance(result, BaseModel):
+        payload = result.model_dump_json()
+    else:
+        payload = json.dumps(result)
+    return Response(payload, status=status, mimetype="application/json")

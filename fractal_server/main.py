@@ -1,0 +1,44 @@
+"""The WSGI application, built on first access to `app`.
+
+    gunicorn fractal_server.main:app --worker-class fractal_server.gunicorn_fractal.FractalWorker
+    flask --app fractal_server.main run
+
+Under gunicorn the settings are applied strictly. Under the `flask` command
+(which sets `FLASK_RUN_FROM_CLI`), embedded defaults fill what is missing,
+as with `fractalctl start --dev`; the embedded SQLite database is then
+created or upgraded automatically, while a configured database is left to
+`flask db` and `fractalctl set-db`. A configuration problem prints one line
+and exits with gunicorn's "application failed to load" status, so that
+gunicorn stops instead of restarting workers forever.
+"""
+import os
+import sys
+
+from fractal_server.config.errors import FractalConfigurationError
+
+APP_LOAD_ERROR = 4
+
+
+def build_app():
+    from fractal_server.app import create_app
+    from fractal_server.db.setup import prepare_database
+
+    under_flask_command = os.environ.get("FLASK_RUN_FROM_CLI") == "true"
+    try:
+        application = create_app(dev=under_flask_command)
+        if not under_flask_command:
+            prepare_database(application, manage=False)
+        elif application.extensions["fractal"].uses_embedded_database:
+            prepare_database(application, manage=True)
+    except FractalConfigurationError as error:
+        print(f"fractal-server: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(APP_LOAD_ERROR) from None
+    return application
+
+
+def __getattr__(name: str):
+    if name == "app":
+        application = build_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,76 @@
+"""Loading plugins: the core's built-in ones and the installed entry points."""
+import importlib
+from dataclasses import dataclass
+
+import pluggy
+
+from fractal_server.config.errors import FractalConfigurationError
+from fractal_server.plugins import PROJECT_NAME, hookspecs
+from fractal_server.runner.backend import RunnerBackend
+
+BUILTIN_PLUGINS: tuple[str, ...] = ()
+"""Modules of the core registered like external plugins."""
+
+KNOWN_BACKEND_DISTRIBUTIONS = {
+    "local": "fractal-server-local-backend",
+    "local_experimental": "fractal-server-local-backend",
+    "slurm": "fractal-server-slurm-backend",
+    "slurm_ssh": "fractal-server-slurm-ssh-backend",
+}
+
+
+def load_plugins() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    for module_name in BUILTIN_PLUGINS:
+        manager.register(importlib.import_module(module_name), name=module_name)
+    manager.load_setuptools_entrypoints(PROJECT_NAME)
+    return manager
+
+
+def available_backends(manager: pluggy.PluginManager) -> dict[str, RunnerBackend]:
+    backends: dict[str, RunnerBackend] = {}
+    for provided in manager.hook.fractal_runner_backends():
+        for backend in provided:
+            if backend.name in backends:
+                raise FractalConfigurationError(
+                    f"Two installed plugins provide the runner backend '{backend.name}'"
+                )
+            backends[backend.name] = backend
+    return backends
+
+
+def select_backend(manager: pluggy.PluginManager, name: str) -> RunnerBackend:
+    """The backend called `name`, or a configuration error that says what to install."""
+    backends = available_backends(manager)
+    if name in backends:
+        return backends[name]
+    installed = ", ".join(sorted(backends)) or "none"
+    hint = KNOWN_BACKEND_DISTRIBUTIONS.get(name)
+    install = (
+        f"install the '{hint}' package" if hint else "install the plugin that provides it"
+    )
+    raise FractalConfigurationError(
+        f"FRACTAL_RUNNER_BACKEND={name} but no installed plugin provides it "
+        f"(installed backends: {installed}); {install}."
+    )
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    distribution: str
+    hooks: tuple[str, ...]
+
+
+def describe_plugins(manager: pluggy.PluginManager) -> list[PluginInfo]:
+    """Every registered plugin, where it comes from and which hooks it implements."""
+    distributions = {
+        plugin: f"{dist.metadata['name']} {dist.version}"
+        for plugin, dist in manager.list_plugin_distinfo()
+    }
+    infos = []
+    for name, plugin in sorted(manager.list_name_plugin(), key=lambda pair: pair[0]):
+        hooks = tuple(sorted(caller.name for caller in manager.get_hookcallers(plugin) or []))
+        infos.append(PluginInfo(name, distributions.get(plugin, "built-in"), hooks))
+    return infos

@@ -1,0 +1,1 @@
+"""The `local` and `local_experimental` runner backends."""

@@ -1,0 +1,77 @@
+"""Task calls as subprocesses of the server, run by a pool of threads."""
+import os
+import shlex
+import signal
+import subprocess
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from fractal_server.runner.backend import CallOutcome, JobContext, JobRunner, TaskCall
+from fractal_server_local_backend.config import load_local_config
+
+STOPPED = "Job stopped"
+
+
+class LocalRunner(JobRunner):
+    """Runs calls in chunks of `parallel_tasks_per_job`, one chunk after the other.
+
+    The chunk size comes from the workflow task's meta, else from
+    `FRACTAL_LOCAL_CONFIG_FILE`, else all calls run at once (bounded by the
+    thread pool). Each call runs in its own process group, so `stop` can
+    terminate a task together with its children.
+    """
+
+    def __init__(self, context: JobContext):
+        self.context = context
+        self._running: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+
+    def run(self, calls: Sequence[TaskCall]) -> list[CallOutcome]:
+        if not calls:
+            return []
+        config = load_local_config(self.context.settings.FRACTAL_LOCAL_CONFIG_FILE)
+        chunk_size = (
+            calls[0].meta.get("parallel_tasks_per_job")
+            or config.parallel_tasks_per_job
+            or len(calls)
+        )
+        outcomes: list[CallOutcome] = []
+        with ThreadPoolExecutor() as pool:
+            for start in range(0, len(calls), chunk_size):
+                outcomes.extend(pool.map(self._run_one, calls[start : start + chunk_size]))
+        return outcomes
+
+    def _run_one(self, call: TaskCall) -> CallOutcome:
+        if self._stopped.is_set():
+            return CallOutcome(returncode=None, error=STOPPED)
+        root = self.context.working_dir
+        argv = shlex.split(call.command) + [
+            "--args-json",
+            str(call.args_file(root)),
+            "--out-json",
+            str(call.out_file(root)),
+        ]
+        with open(call.log_file(root), "wb") as log:
+            process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            with self._lock:
+                self._running.add(process)
+            try:
+                returncode = process.wait()
+            finally:
+                with self._lock:
+                    self._running.discard(process)
+        return CallOutcome(returncode, STOPPED if self._stopped.is_set() else None)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        with self._lock:
+            running = list(self._running)
+        for process in running:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass

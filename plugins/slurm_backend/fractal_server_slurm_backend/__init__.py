@@ -1,0 +1,1 @@
+"""The `slurm` runner backend, and the SLURM pieces `slurm_ssh` reuses."""

@@ -1,0 +1,1 @@
+"""The `slurm_ssh` runner backend."""

@@ -1,0 +1,48 @@
+"""Entry point of the `slurm_ssh` backend."""
+import shutil
+
+from fractal_server.config.errors import FractalConfigurationError
+from fractal_server.plugins import hookimpl
+from fractal_server.runner.backend import RunnerBackend
+from fractal_server_slurm_backend.config import check_slurm_config_file
+
+DISTRIBUTION = "fractal-server-slurm-ssh-backend"
+
+
+def check_slurm_ssh_settings(settings) -> None:
+    if settings.FRACTAL_SLURM_WORKER_PYTHON is None:
+        raise FractalConfigurationError(
+            "Must set FRACTAL_SLURM_WORKER_PYTHON when FRACTAL_RUNNER_BACKEND=slurm_ssh"
+        )
+    check_slurm_config_file(settings)
+    if shutil.which("ssh") is None:
+        raise FractalConfigurationError(
+            "FRACTAL_RUNNER_BACKEND=slurm_ssh but `ssh` command not found."
+        )
+
+
+def create_slurm_ssh_runner(context):
+    raise NotImplementedError(
+        "Running jobs through SLURM over SSH is not available yet in this version "
+        "of the slurm_ssh backend plugin."
+    )
+
+
+@hookimpl
+def fractal_runner_backends():
+    return [
+        RunnerBackend(
+            name="slurm_ssh",
+            check_settings=check_slurm_ssh_settings,
+            create_runner=create_slurm_ssh_runner,
+            required_user_settings=(
+                "ssh_host",
+                "ssh_username",
+                "ssh_private_key_path",
+                "ssh_tasks_dir",
+                "ssh_jobs_dir",
+                "slurm_accounts",
+            ),
+            distribution=DISTRIBUTION,
+        )
+    ]
