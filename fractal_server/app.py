@@ -9,6 +9,7 @@ from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 
 from fractal_server.api import misc
+from fractal_server.api.auth import current_user, groups, users
 from fractal_server.auth.current_user import COOKIE_NAME, TOKEN_AUDIENCE
 from fractal_server.config import embedded_defaults
 from fractal_server.config.settings import Settings, read_environment, settings_from
@@ -67,7 +68,11 @@ def create_app(
         uses_embedded_database=sqlite_file is not None,
     )
     register_error_handlers(app)
-    app.register_blueprint(misc.blueprint)
+    for blueprint in (misc.blueprint, current_user.blueprint, users.blueprint, groups.blueprint):
+        app.register_blueprint(blueprint)
+    for providers in plugins.hook.fractal_auth_providers(settings=settings):
+        for provider in providers:
+            app.register_blueprint(provider.create_blueprint())
     logger.debug("Settings: %s", settings.get_sanitized())
     logger.info("Runner backend: %s", backend.name)
     return app

@@ -8,12 +8,15 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from fractal_server.auth.accounts import create_user, ensure_default_group, find_user_by_email
+from fractal_server.auth.passwords import verify_password
 from fractal_server.config.errors import FractalConfigurationError
 from fractal_server.config.settings import Settings
 from fractal_server.db import db
 from fractal_server.db.models import User
 
 logger = logging.getLogger("fractal_server.db")
+
+BUILTIN_ADMIN_PASSWORD = Settings.model_fields["FRACTAL_DEFAULT_ADMIN_PASSWORD"].default
 
 
 def upgrade_schema(app: Flask) -> None:
@@ -43,6 +46,20 @@ def prepare_database(app: Flask, *, manage: bool) -> None:
         raise FractalConfigurationError(
             "the database schema is not up to date: run `fractalctl set-db` first"
         )
+    warn_if_default_admin_password(app)
+
+
+def warn_if_default_admin_password(app: Flask) -> None:
+    """Loudly, while the first superuser still has the built-in password."""
+    with app.app_context():
+        admin = find_user_by_email(app.extensions["fractal"].settings.FRACTAL_DEFAULT_ADMIN_EMAIL)
+        if admin is not None and verify_password(BUILTIN_ADMIN_PASSWORD, admin.hashed_password):
+            logger.warning(
+                "SECURITY WARNING: user %s still has the default password: change it now "
+                "(PATCH /auth/users/%s/ or `fractal user edit`).",
+                admin.email,
+                admin.id,
+            )
 
 
 def create_initial_data(app: Flask, settings: Settings) -> None:

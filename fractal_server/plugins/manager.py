@@ -8,7 +8,10 @@ from fractal_server.config.errors import FractalConfigurationError
 from fractal_server.plugins import PROJECT_NAME, hookspecs
 from fractal_server.runner.backend import RunnerBackend
 
-BUILTIN_PLUGINS: tuple[str, ...] = ()
+BUILTIN_PLUGINS = (
+    "fractal_server.auth.password_login",
+    "fractal_server.auth.oauth_login",
+)
 """Modules of the core registered like external plugins."""
 
 KNOWN_BACKEND_DISTRIBUTIONS = {
