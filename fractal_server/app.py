@@ -8,7 +8,7 @@ from typing import Optional
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 
-from fractal_server.api import misc
+from fractal_server.api import admin, misc, v2
 from fractal_server.api.auth import current_user, groups, users
 from fractal_server.auth.current_user import COOKIE_NAME, TOKEN_AUDIENCE
 from fractal_server.config import embedded_defaults
@@ -68,7 +68,8 @@ def create_app(
         uses_embedded_database=sqlite_file is not None,
     )
     register_error_handlers(app)
-    for blueprint in (misc.blueprint, current_user.blueprint, users.blueprint, groups.blueprint):
+    core_blueprints = [misc.blueprint, current_user.blueprint, users.blueprint, groups.blueprint]
+    for blueprint in core_blueprints + v2.BLUEPRINTS + admin.BLUEPRINTS:
         app.register_blueprint(blueprint)
     for providers in plugins.hook.fractal_auth_providers(settings=settings):
         for provider in providers:

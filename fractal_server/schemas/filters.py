@@ -1,0 +1,59 @@
+"""Image filters and images, as the API accepts and returns them."""
+from typing import Annotated, Any, Optional
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from fractal_server.schemas.validators import UrlStr, clean_keys
+
+def _scalar_attributes(values: dict[str, Any], owner: str, allow_null: bool) -> dict[str, Any]:
+    for key, value in values.items():
+        if value is None and allow_null:
+            continue
+        if not isinstance(value, (int, float, str, bool)):
+            kinds = "int, float, str, bool, or None" if allow_null else "int, float, str or bool"
+            raise ValueError(
+                f"{owner}.attributes[{key}] must be a scalar ({kinds}). "
+                f"Given {value} ({type(value)})"
+            )
+    return values
+
+
+def _filter_attributes(values: dict[str, Any]) -> dict[str, Any]:
+    return _scalar_attributes(clean_keys(values), "Filters", allow_null=True)
+
+
+def _image_attributes(values: dict[str, Any]) -> dict[str, Any]:
+    return _scalar_attributes(clean_keys(values), "SingleImage", allow_null=False)
+
+
+TypesDict = Annotated[dict[str, bool], AfterValidator(clean_keys)]
+
+
+class Filters(BaseModel):
+    """`{attributes: {name: scalar or null}, types: {name: bool}}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attributes: Annotated[dict[str, Any], AfterValidator(_filter_attributes)] = {}
+    types: TypesDict = {}
+
+
+class SingleImage(BaseModel):
+    zarr_url: UrlStr
+    origin: Optional[UrlStr] = None
+    attributes: Annotated[dict[str, Any], AfterValidator(_image_attributes)] = {}
+    types: TypesDict = {}
+
+
+class SingleImageUpdate(BaseModel):
+    zarr_url: UrlStr
+    attributes: Optional[Annotated[dict[str, Any], AfterValidator(_image_attributes)]] = None
+    types: Optional[TypesDict] = None
+
+
+def filters_not_null(value):
+    """For `mode="before"` validators: an explicit null is an error."""
+    if value is None:
+        raise ValueError("Filters cannot be None")
+    return value
+
