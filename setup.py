@@ -9,7 +9,7 @@ setup(
     name="fractal-server",
     version="2.9.2",
     description="Server of the Fractal bioimage-analysis platform",
-    python_requires=">=3.10",
+    python_requires=">=3.10,<3.13",
     packages=find_packages(include=["fractal_server", "fractal_server.*"]),
     package_data={"fractal_server": ["migrations/alembic.ini", "migrations/script.py.mako"]},
     install_requires=[

@@ -49,10 +49,16 @@ def log_banner(data_dir: Path, filled: list[str], uses_sqlite: bool) -> None:
 
 
 def _read_or_create_secret(path: Path) -> str:
-    """A random secret kept in the data folder, readable only by its owner."""
+    """A random secret kept in the data folder, readable only by its owner.
+
+    An empty file (e.g. left by an interrupted first start) gets a new secret.
+    """
     if path.exists():
-        return path.read_text().strip()
+        secret = path.read_text().strip()
+        if secret:
+            return secret
     secret = secrets.token_urlsafe(48)
     path.touch(mode=0o600)
+    path.chmod(0o600)  # exactly 0600, whatever the umask or an older file's mode
     path.write_text(secret + "\n")
     return secret

@@ -159,8 +159,10 @@ class Settings(BaseModel):
     @classmethod
     def _accept_level_names(cls, value):
         """Accept `DEBUG`, `INFO`, ... besides the numeric levels."""
-        if isinstance(value, str) and value.strip().upper() in logging.getLevelNamesMapping():
-            return logging.getLevelNamesMapping()[value.strip().upper()]
+        if isinstance(value, str):
+            level = logging.getLevelName(value.strip().upper())
+            if isinstance(level, int):
+                return level
         return value
 
     @field_validator("POSTGRES_PORT")
@@ -176,12 +178,6 @@ class Settings(BaseModel):
             raise FractalConfigurationError("JWT_SECRET_KEY cannot be None")
         if not self.FRACTAL_TASKS_DIR:
             raise FractalConfigurationError("FRACTAL_TASKS_DIR cannot be None")
-        if require_database and not self.POSTGRES_DB:
-            raise FractalConfigurationError("POSTGRES_DB cannot be None.")
-        if not self.FRACTAL_RUNNER_WORKING_BASE_DIR:
-            raise FractalConfigurationError(
-                "FRACTAL_RUNNER_WORKING_BASE_DIR cannot be None."
-            )
         if self.FRACTAL_VIEWER_AUTHORIZATION_SCHEME == "users-folders":
             base = self.FRACTAL_VIEWER_BASE_FOLDER
             if base is None:
@@ -193,6 +189,12 @@ class Settings(BaseModel):
                 raise FractalConfigurationError(
                     f"Non-absolute value for FRACTAL_VIEWER_BASE_FOLDER={base}"
                 )
+        if require_database and not self.POSTGRES_DB:
+            raise FractalConfigurationError("POSTGRES_DB cannot be None.")
+        if not self.FRACTAL_RUNNER_WORKING_BASE_DIR:
+            raise FractalConfigurationError(
+                "FRACTAL_RUNNER_WORKING_BASE_DIR cannot be None."
+            )
 
     def get_sanitized(self) -> dict:
         """All settings, with possibly-secret values replaced by `***`."""
@@ -211,9 +213,7 @@ class Settings(BaseModel):
 
 def collect_oauth_clients(environ: Mapping[str, str]) -> list[OAuthClientConfig]:
     """One client per `<NAME>` found in the `OAUTH_<NAME>_*` variables."""
-    names = sorted(
-        {key.split("_")[1] for key in environ if key.startswith("OAUTH_") and key.count("_") >= 2}
-    )
+    names = sorted({key.split("_")[1] for key in environ if key.startswith("OAUTH_")} - {""})
     clients = []
     for name in names:
         prefix = f"OAUTH_{name}"
@@ -259,12 +259,15 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
 
 
 def describe_first_error(error: ValidationError, values: Mapping[str, str]) -> str:
-    """One line for the first problem pydantic found."""
+    """One line for the first problem pydantic found.
+
+    Messages of our own validators already name the variable; type errors
+    get the variable name and the given value added.
+    """
     first = error.errors()[0]
-    message = first["msg"].removeprefix("Value error, ")
-    if not first["loc"]:
-        return message
+    if first["type"] == "value_error":
+        return first["msg"].removeprefix("Value error, ")
     name = str(first["loc"][0])
     given = values.get(name)
-    suffix = "" if given is None else f" (given '{given}')"
-    return f"{name}: {message}{suffix}"
+    suffix = "" if given is None else f" (given {given!r})"
+    return f"{name}: {first['msg']}{suffix}"

@@ -5,7 +5,7 @@ setup(
     name="fractal-server-slurm-ssh-backend",
     version="2.9.2",
     description="Run Fractal jobs on a remote SLURM cluster over SSH",
-    python_requires=">=3.10",
+    python_requires=">=3.10,<3.13",
     packages=["fractal_server_slurm_ssh_backend"],
     install_requires=["fractal-server==2.9.2", "fractal-server-slurm-backend==2.9.2"],
     entry_points={"fractal_server": ["slurm_ssh = fractal_server_slurm_ssh_backend.plugin"]},
