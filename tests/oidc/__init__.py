@@ -1,0 +1,1 @@
+"""A small, real OpenID Connect provider that tests can run on loopback."""
