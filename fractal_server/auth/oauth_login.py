@@ -113,10 +113,14 @@ def _check_state(state: Optional[str], provider: str) -> None:
 
 
 def _account_identity(client: OAuthClientConfig, session: OAuth2Session, endpoints: dict) -> tuple[str, str]:
-    """(account id, e-mail) of the person who logged in at the provider."""
+    """(account id, e-mail) of the person who logged in at the provider.
+
+    An e-mail the provider says is unverified is refused: it could be used
+    to take over the local account with that address.
+    """
     info = session.get(endpoints["userinfo_endpoint"], timeout=HTTP_TIMEOUT).json()
     account_id = str(info.get("sub") or info.get("id") or "")
-    email = info.get("email")
+    email = info.get("email") if info.get("email_verified", True) is not False else None
     if client.CLIENT_NAME == "GITHUB" and not email:
         emails = session.get("https://api.github.com/user/emails", timeout=HTTP_TIMEOUT).json()
         email = next((e["email"] for e in emails if e.get("primary") and e.get("verified")), None)
@@ -154,8 +158,13 @@ def create_blueprint(client: OAuthClientConfig) -> Blueprint:
     @endpoint(blueprint, "GET", "/authorize/", access=Access.ANONYMOUS, response=AuthorizationURL)
     def authorize():
         """Start logging in at the provider."""
+        try:
+            authorization_endpoint = endpoints.get()["authorization_endpoint"]
+        except (requests.RequestException, ValueError, KeyError) as error:
+            logger.error("Cannot reach the %s OAuth provider: %s", provider, error)
+            raise ApiError(503, f"OAuth provider '{provider}' is not reachable.") from None
         url, _ = _session(client, redirect_uri()).create_authorization_url(
-            endpoints.get()["authorization_endpoint"], state=_make_state(provider)
+            authorization_endpoint, state=_make_state(provider)
         )
         return AuthorizationURL(authorization_url=url)
 

@@ -420,3 +420,26 @@ def test_github_and_google_need_no_endpoint(environ):
 def test_without_oauth_variables_there_are_no_oauth_routes(environ):
     rules = {rule.rule for rule in create_app(environ=environ).url_map.iter_rules()}
     assert not [rule for rule in rules if rule.endswith("/authorize/")]
+
+
+def test_unverified_provider_email_is_rejected(oauth_client, start_login, oidc_provider, users_count):
+    before = users_count()
+    oidc_provider.set_user(email="unverified@example.org", email_verified=False)
+    response = oauth_client.get(start_login())
+    assert (response.status_code, response.json) == (400, {"detail": "OAUTH_NOT_AVAILABLE_EMAIL"})
+    assert "Set-Cookie" not in response.headers
+    assert users_count() == before
+
+
+def test_unreachable_provider_gives_503(client, environ):
+    app = create_app(
+        environ={
+            **environ,
+            "OAUTH_DOWN_CLIENT_ID": "id",
+            "OAUTH_DOWN_CLIENT_SECRET": "secret",
+            "OAUTH_DOWN_OIDC_CONFIGURATION_ENDPOINT": "http://127.0.0.1:9/.well-known/openid-configuration",
+        }
+    )
+    response = app.test_client().get("/auth/down/authorize/")
+    assert response.status_code == 503
+    assert response.json == {"detail": "OAuth provider 'down' is not reachable."}
