@@ -11,7 +11,9 @@ class JobV2(db.Model):
     """One run of a workflow range on a dataset.
 
     Foreign keys become null when the project, workflow or dataset is
-    deleted; the dumps keep what they were at submission.
+    deleted; the dumps keep what they were at submission. `executor_id` and
+    `executor_heartbeat` tell which server process runs the job (see
+    `fractal_server.runner.executor`).
     """
 
     __tablename__ = "jobv2"
@@ -42,3 +44,6 @@ class JobV2(db.Model):
     end_timestamp: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(default="submitted", index=True)
     log: Mapped[Optional[str]]
+    executor_id: Mapped[Optional[str]]
+    """`host:pid:start` of the server process running the job (null until claimed)."""
+    executor_heartbeat: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
