@@ -1,0 +1,67 @@
+"""How PostgreSQL reads a page of images: chosen here, not left to the planner.
+
+The planner's guesses are poor for this table: right after a bulk import it
+has no statistics (it then expects a few dozen rows per dataset), and it
+cannot know how many images a `jsonb` containment matches. Both lead to plans
+that read and sort a whole dataset to return 100 rows. The store knows the
+exact numbers (from the summaries), so it picks one of two plans and pins it
+for the one statement with transaction-local planner settings:
+
+* `ORDERED`: walk the `(dataset_id, id)` index in list order (or backwards)
+  and stop after enough matching rows. Costs about `needed * images /
+  matches` row reads: right without filters or with unselective ones.
+  Filters are written so that no GIN index can serve them.
+* `GIN`: let the GIN indexes find all matching rows, then sort them. Costs
+  about `matches` row reads: right for selective filters. The dataset
+  condition is written so that the `(dataset_id, id)` index cannot serve it
+  (else the planner may prefer scanning the whole dataset through it).
+
+On other databases (SQLite, development only) statements run as they are.
+"""
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from fractal_server.db import db
+from fractal_server.db.models.projects import ImageV2
+
+ORDERED = "ordered"
+GIN = "gin"
+
+_SETTINGS = {
+    ORDERED: {"enable_seqscan": "off", "enable_bitmapscan": "off", "enable_sort": "off"},
+    GIN: {"enable_seqscan": "off", "enable_indexscan": "off"},
+}
+
+
+def choose(image_count: int, matches: int, needed: int, has_conditions: bool) -> str:
+    """The plan that reads fewer rows (see the module docstring)."""
+    if has_conditions and matches * matches < needed * max(image_count, 1):
+        return GIN
+    return ORDERED
+
+
+def in_dataset(dataset_id: int, plan: str) -> ColumnElement:
+    """The dataset condition, indexable only for the `ORDERED` plan."""
+    column = ImageV2.dataset_id if plan == ORDERED else ImageV2.dataset_id + 0
+    return column == dataset_id
+
+
+def fetch(statement: Select, plan: str) -> list[Any]:
+    """All rows of `statement`, read with `plan` on PostgreSQL."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return db.session.execute(statement).all()
+    previous = _configure(_SETTINGS[plan])
+    try:
+        return db.session.execute(statement).all()
+    finally:
+        _configure(previous)
+
+
+def _configure(settings: dict[str, str]) -> dict[str, str]:
+    """Set planner settings for the transaction; returns the previous values."""
+    before = select(*(func.current_setting(name).label(name) for name in settings)).offset(0).subquery()
+    changes = [func.set_config(name, value, True) for name, value in settings.items()]
+    row = db.session.execute(select(*before.c, *changes)).one()
+    return {name: row[index] for index, name in enumerate(settings)}
