@@ -1,12 +1,14 @@
 """What one server process knows besides Flask's own state."""
 import logging
 from dataclasses import dataclass
+from typing import Optional
 
 import pluggy
-from flask import current_app
+from flask import Flask, current_app
 
 from fractal_server.config.settings import Settings
 from fractal_server.runner.backend import RunnerBackend
+from fractal_server.runner.executor import JobExecutor
 
 logger = logging.getLogger("fractal_server")
 
@@ -18,10 +20,20 @@ class ServerState:
     backend: RunnerBackend
     dev_mode: bool
     uses_embedded_database: bool
+    executor: Optional[JobExecutor] = None
+
+    def start_executor(self, app: Flask) -> None:
+        """Start running submitted jobs in this process (serving processes only)."""
+        if self.executor is None:
+            self.executor = JobExecutor(app, self.backend)
+            self.executor.start()
 
     def shutdown(self) -> None:
         """Called once when the serving process stops (waitress or gunicorn worker)."""
         logger.info("Fractal server process shutting down")
+        if self.executor is not None:
+            self.executor.shutdown(self.settings.FRACTAL_GRACEFUL_SHUTDOWN_TIME)
+        logger.info("Fractal server process shut down")
 
 
 def server_state() -> ServerState:

@@ -50,9 +50,11 @@ class CallOutcome:
     """What happened to one call."""
 
     returncode: Optional[int]
-    """Exit status of the task process; None if it never ran."""
+    """Exit status of the task process; None if it could not start."""
     error: Optional[str] = None
-    """Why the call could not run or was stopped (backend-side problems)."""
+    """Why the call could not start, or why it was stopped."""
+    stopped: bool = False
+    """The call was stopped (or never started) because the job was stopped."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,9 @@ class RunnerBackend:
     required_user_settings: tuple[str, ...] = ()
     """User settings a job or a collection needs with this backend."""
     supports_stop: bool = True
-    """Whether `JobRunner.stop` really stops running calls."""
+    """Whether jobs can be stopped on request (the stop endpoint answers 422 otherwise)."""
+    user_side_dir: Optional[Callable[[Any, str], str]] = None
+    """Given the user's settings and the job folder's name, the job folder as the
+    task processes see it; None means the server-side folder itself."""
     distribution: str = ""
     """Name of the distribution that ships the backend, for messages."""

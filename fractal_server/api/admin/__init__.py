@@ -1,4 +1,4 @@
 """The `/admin/v2` blueprints (superusers only)."""
-from fractal_server.api.admin import projects, task_groups, tasks
+from fractal_server.api.admin import jobs, projects, task_groups, tasks
 
-BLUEPRINTS = [projects.blueprint, tasks.blueprint, task_groups.blueprint]
+BLUEPRINTS = [projects.blueprint, tasks.blueprint, task_groups.blueprint, jobs.blueprint]

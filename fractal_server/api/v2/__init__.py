@@ -1,5 +1,14 @@
 """The `/api/v2` blueprints, one module per resource."""
-from fractal_server.api.v2 import datasets, images, projects, task_groups, tasks, workflow_tasks, workflows
+from fractal_server.api.v2 import (
+    datasets,
+    images,
+    jobs,
+    projects,
+    task_groups,
+    tasks,
+    workflow_tasks,
+    workflows,
+)
 
 BLUEPRINTS = [
     projects.blueprint,
@@ -9,4 +18,5 @@ BLUEPRINTS = [
     workflow_tasks.blueprint,
     tasks.blueprint,
     task_groups.blueprint,
+    jobs.blueprint,
 ]

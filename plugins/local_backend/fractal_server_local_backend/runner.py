@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from fractal_server.runner.backend import CallOutcome, JobContext, JobRunner, TaskCall
 from fractal_server_local_backend.config import load_local_config
 
-STOPPED = "Job stopped"
+STOPPED = "Job stopped: the task process was terminated."
 
 
 class LocalRunner(JobRunner):
@@ -45,7 +45,7 @@ class LocalRunner(JobRunner):
 
     def _run_one(self, call: TaskCall) -> CallOutcome:
         if self._stopped.is_set():
-            return CallOutcome(returncode=None, error=STOPPED)
+            return CallOutcome(returncode=None, error=STOPPED, stopped=True)
         root = self.context.working_dir
         argv = shlex.split(call.command) + [
             "--args-json",
@@ -54,9 +54,16 @@ class LocalRunner(JobRunner):
             str(call.out_file(root)),
         ]
         with open(call.log_file(root), "wb") as log:
-            process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            try:
+                process = subprocess.Popen(
+                    argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            except OSError as error:
+                return CallOutcome(
+                    returncode=None,
+                    error=f'Command "{argv[0]}" is not valid. Hint: make sure that it is '
+                    f"executable.\nOriginal error: {error}",
+                )
             with self._lock:
                 self._running.add(process)
             try:
@@ -64,7 +71,9 @@ class LocalRunner(JobRunner):
             finally:
                 with self._lock:
                     self._running.discard(process)
-        return CallOutcome(returncode, STOPPED if self._stopped.is_set() else None)
+        if self._stopped.is_set():
+            return CallOutcome(returncode, STOPPED, stopped=True)
+        return CallOutcome(returncode)
 
     def stop(self) -> None:
         self._stopped.set()

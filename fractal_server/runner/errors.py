@@ -1,0 +1,40 @@
+"""Why a job failed, and the report that becomes the job's log."""
+import traceback
+from typing import Optional
+
+
+class TaskExecutionError(RuntimeError):
+    """A task process failed (positive exit code, or an invalid command)."""
+
+    def __init__(self, message: str, *, order: int, task_name: str):
+        super().__init__(message)
+        self.order = order
+        self.task_name = task_name
+
+
+class JobExecutionError(RuntimeError):
+    """The job could not go on: killed task, invalid output, broken image rule..."""
+
+    def __init__(self, info: str):
+        super().__init__(info)
+        self.info = info
+
+
+def failure_report(error: BaseException, job_id: int) -> str:
+    if isinstance(error, TaskExecutionError):
+        return (
+            f"TASK ERROR: Task name: {error.task_name}, position in Workflow: {error.order}\n"
+            f"TRACEBACK:\n{error}"
+        )
+    if isinstance(error, JobExecutionError):
+        return (
+            f"JOB ERROR in Fractal job {job_id}:\nTRACEBACK:\nJobExecutionError\n\n"
+            f"ADDITIONAL INFO:\n{error.info}\n\n"
+        )
+    trace = "".join(traceback.format_exception(error))
+    return f"UNKNOWN ERROR in Fractal job {job_id}\nTRACEBACK:\n{trace}"
+
+
+def failed_order(error: BaseException) -> Optional[int]:
+    """The workflow position of the failed task, when the error knows it."""
+    return error.order if isinstance(error, TaskExecutionError) else None
