@@ -13,6 +13,10 @@ from fractal_server.config.errors import FractalConfigurationError
 
 logger = logging.getLogger("fractal_server")
 
+# How long `start --reload` lets the server process shut down (running jobs
+# included) before killing it; hupper's default is one second.
+RELOAD_SHUTDOWN_SECONDS = 60
+
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
@@ -21,8 +25,12 @@ def main(argv: list[str] | None = None) -> None:
     except FractalConfigurationError as error:
         sys.exit(f"fractalctl: configuration error: {error}")
     except OperationalError as error:
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        sys.exit(f"fractalctl: cannot use the database: {reason}")
+        sys.exit(f"fractalctl: cannot use the database: {database_problem(error)}")
+
+
+def database_problem(error: OperationalError) -> str:
+    """The first line of what the database driver said."""
+    return str(error.orig or error).strip().splitlines()[0]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,7 +76,7 @@ def start_server(args: argparse.Namespace) -> None:
     if args.reload:
         import hupper
 
-        hupper.start_reloader("fractal_server.cli.main")
+        hupper.start_reloader("fractal_server.cli.main", shutdown_interval=RELOAD_SHUTDOWN_SECONDS)
     from fractal_server.app import create_app
     from fractal_server.db.setup import prepare_database
 
@@ -77,25 +85,22 @@ def start_server(args: argparse.Namespace) -> None:
     _serve(app, args.host, args.port)
 
 
-class _StopServing(Exception):
-    pass
-
-
 def _serve(app, host: str, port: int) -> None:
     """Serve with waitress until SIGTERM or Ctrl-C, then shut down cleanly."""
     import waitress
 
     def stop(signum, _frame):
         logger.info("Received %s: stopping", signal.Signals(signum).name)
-        raise _StopServing()
+        # waitress's loop stops on KeyboardInterrupt; most other exceptions
+        # would be swallowed by the error handler of the connection at hand.
+        raise KeyboardInterrupt
 
     server = waitress.create_server(app, host=host, port=port)
-    signal.signal(signal.SIGTERM, stop)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
     logger.info("Fractal server %s listening on http://%s:%s", __version__, host, port)
     try:
-        server.run()
-    except (KeyboardInterrupt, _StopServing):
-        pass
+        server.run()  # returns on KeyboardInterrupt, after stopping its threads
     finally:
         server.close()
         app.extensions["fractal"].shutdown()

@@ -1,9 +1,10 @@
 """A gunicorn worker that shuts down cleanly when gunicorn aborts it.
 
 On a request timeout gunicorn sends SIGABRT to the worker, which normally
-exits at once. `FractalWorker` treats SIGABRT like SIGTERM: it stops
-accepting requests and runs the server's shutdown (which lets running jobs
-finish or fail cleanly), while still telling the arbiter it is alive.
+exits at once. `FractalWorker` treats SIGABRT like SIGTERM (after
+gunicorn's `worker_abort` hook): it stops accepting requests and runs the
+server's shutdown (which lets running jobs finish or fail cleanly), while
+still telling the arbiter it is alive.
 """
 import threading
 
@@ -18,7 +19,8 @@ class FractalWorker(ThreadWorker):
         self.log.warning(
             "Worker %s received SIGABRT: shutting down gracefully, as for SIGTERM", self.pid
         )
-        self.alive = False
+        self.cfg.worker_abort(self)
+        self.handle_exit(sig, frame)
 
     def run(self):
         try:
@@ -45,4 +47,4 @@ class FractalWorker(ThreadWorker):
 
 class FractalGunicornLogger(Logger):
     error_fmt = r"%(asctime)s   - gunicorn.error - %(levelname)s - [pid %(process)d] - %(message)s"
-    datefmt = r"%Y-%m-%d %H:%M:%S,%u"
+    datefmt = None  # logging's default, with milliseconds: 2024-01-31 12:34:56,789

@@ -9,11 +9,16 @@ as with `fractalctl start --dev`; the embedded SQLite database is then
 created or upgraded automatically, while a configured database is left to
 `flask db` and `fractalctl set-db`. A configuration problem prints one line
 and exits with gunicorn's "application failed to load" status, so that
-gunicorn stops instead of restarting workers forever.
+gunicorn stops instead of restarting workers forever; so does a database
+that cannot be reached.
 """
 import os
 import sys
+from typing import NoReturn
 
+from sqlalchemy.exc import OperationalError
+
+from fractal_server.cli import database_problem
 from fractal_server.config.errors import FractalConfigurationError
 
 APP_LOAD_ERROR = 4
@@ -31,9 +36,15 @@ def build_app():
         elif application.extensions["fractal"].uses_embedded_database:
             prepare_database(application, manage=True)
     except FractalConfigurationError as error:
-        print(f"fractal-server: configuration error: {error}", file=sys.stderr)
-        raise SystemExit(APP_LOAD_ERROR) from None
+        _refuse_to_start(f"configuration error: {error}")
+    except OperationalError as error:
+        _refuse_to_start(f"cannot use the database: {database_problem(error)}")
     return application
+
+
+def _refuse_to_start(problem: str) -> NoReturn:
+    print(f"fractal-server: {problem}", file=sys.stderr)
+    raise SystemExit(APP_LOAD_ERROR)
 
 
 def __getattr__(name: str):
