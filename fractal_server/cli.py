@@ -82,6 +82,7 @@ def start_server(args: argparse.Namespace) -> None:
 
     app = create_app(dev=args.dev, data_dir=args.data_dir)
     prepare_database(app, manage=args.dev)
+    app.extensions["fractal"].start_executor(app)
     _serve(app, args.host, args.port)
 
 

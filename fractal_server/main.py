@@ -31,10 +31,15 @@ def build_app():
     under_flask_command = os.environ.get("FLASK_RUN_FROM_CLI") == "true"
     try:
         application = create_app(dev=under_flask_command)
+        state = application.extensions["fractal"]
         if not under_flask_command:
             prepare_database(application, manage=False)
-        elif application.extensions["fractal"].uses_embedded_database:
-            prepare_database(application, manage=True)
+            state.start_executor(application)
+        else:
+            if state.uses_embedded_database:
+                prepare_database(application, manage=True)
+            # Only `flask run` answers requests: other flask commands must not run jobs.
+            application.before_request(lambda: state.start_executor(application))
     except FractalConfigurationError as error:
         _refuse_to_start(f"configuration error: {error}")
     except OperationalError as error:

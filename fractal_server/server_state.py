@@ -1,6 +1,7 @@
 """What one server process knows besides Flask's own state."""
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Optional
 
 import pluggy
@@ -21,12 +22,14 @@ class ServerState:
     dev_mode: bool
     uses_embedded_database: bool
     executor: Optional[JobExecutor] = None
+    _executor_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start_executor(self, app: Flask) -> None:
-        """Start running submitted jobs in this process (serving processes only)."""
-        if self.executor is None:
-            self.executor = JobExecutor(app, self.backend)
-            self.executor.start()
+        """Start running submitted jobs in this process (serving processes only; idempotent)."""
+        with self._executor_lock:
+            if self.executor is None:
+                self.executor = JobExecutor(app, self.backend)
+                self.executor.start()
 
     def shutdown(self) -> None:
         """Called once when the serving process stops (waitress or gunicorn worker)."""
