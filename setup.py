@@ -11,7 +11,7 @@ setup(
     description="Server of the Fractal bioimage-analysis platform",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["fractal_server", "fractal_server.*"]),
-    package_data={"fractal_server": ["migrations/alembic.ini", "migrations/script.py.mako"]},
+    package_data={"fractal_server": ["migrations/*", "migrations/versions/*.py"]},
     install_requires=[
         "flask>=3.1,<4",
         "flask-sqlalchemy>=3.1,<4",

@@ -8,18 +8,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from fractal_server.config.errors import FractalConfigurationError
 
-_MEMORY = re.compile(r"^(\d+)([MGT]?)$")
+_MEMORY = re.compile(r"([0-9]+)([MGT]?)")
 _MEMORY_FACTORS = {"": 1, "M": 1, "G": 1000, "T": 1000 * 1000}
 
 
 def memory_in_mb(value: Union[int, str]) -> int:
     """`93` / `"93"` / `"93M"` -> 93, `"2G"` -> 2000, `"1T"` -> 1000000."""
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    match = _MEMORY.match(value)
+    match = _MEMORY.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise ValueError(
-            f"invalid specification of memory requirements '{value}' "
+            f"invalid specification of memory requirements {value!r} "
             "(valid examples: 93, 71M, 93G, 71T)"
         )
     return int(match.group(1)) * _MEMORY_FACTORS[match.group(2)]
@@ -76,17 +76,22 @@ def load_slurm_config(path: Path) -> SlurmConfigFile:
     """Read and validate the file; errors are one-line configuration errors."""
     try:
         return SlurmConfigFile.model_validate(json.loads(Path(path).read_text()))
+    except (OSError, UnicodeDecodeError) as error:
+        raise FractalConfigurationError(
+            f"FRACTAL_SLURM_CONFIG_FILE={path} cannot be read: {error}"
+        ) from None
     except json.JSONDecodeError as error:
         raise FractalConfigurationError(
             f"FRACTAL_SLURM_CONFIG_FILE={path} is not valid JSON: {error}"
         ) from None
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
+        location = ".".join(str(part) for part in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
+        if location:
+            message = f"{location}: {message}"
         raise FractalConfigurationError(
-            f"FRACTAL_SLURM_CONFIG_FILE={path} is not a valid SLURM configuration: "
-            f"{where}: {message}"
+            f"FRACTAL_SLURM_CONFIG_FILE={path} is not a valid SLURM configuration: {message}"
         ) from None
 
 
