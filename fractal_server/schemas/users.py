@@ -1,7 +1,16 @@
 """Request and response shapes of the `/auth` tree."""
 from typing import Annotated, Optional
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field, StrictStr, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    EmailStr,
+    Field,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from fractal_server.http.timestamps import Timestamp
@@ -70,6 +79,14 @@ class LoginForm(ApiModel):
     scope: str = ""
     client_id: Optional[str] = None
     client_secret: Optional[str] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_missing(cls, data):
+        """An empty form field counts as not sent (`username=` -> `field required`)."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value != ""}
+        return data
 
 
 class BearerToken(BaseModel):
