@@ -12,6 +12,7 @@ from fractal_server.api import admin, misc, v2
 from fractal_server.api.auth import current_user, groups, users
 from fractal_server.auth.current_user import COOKIE_NAME, TOKEN_AUDIENCE
 from fractal_server.config import embedded_defaults
+from fractal_server.config.errors import FractalConfigurationError
 from fractal_server.config.settings import Settings, read_environment, settings_from
 from fractal_server.db import db
 from fractal_server.db import models  # noqa: F401  (registers the tables)
@@ -55,7 +56,7 @@ def create_app(
     backend = select_backend(plugins, settings.FRACTAL_RUNNER_BACKEND)
     backend.check_settings(settings)
 
-    app = FractalFlask("fractal_server")
+    app = FractalFlask("fractal_server", static_folder=None)
     app.config.update(_flask_config(settings, sqlite_file))
     db.init_app(app)
     Migrate(app, db, directory=str(MIGRATIONS_DIR))
@@ -74,6 +75,15 @@ def create_app(
     for providers in plugins.hook.fractal_auth_providers(settings=settings):
         for provider in providers:
             app.register_blueprint(provider.create_blueprint())
+    collector_names: set[str] = set()
+    for collectors in plugins.hook.fractal_task_collectors():
+        for collector in collectors:
+            if collector.name in collector_names:
+                raise FractalConfigurationError(f"Two installed plugins provide the task collector '{collector.name}'")
+            collector_names.add(collector.name)
+            app.register_blueprint(
+                collector.create_blueprint(), url_prefix=f"/api/v2/task/collect/{collector.name}"
+            )
     logger.debug("Settings: %s", settings.get_sanitized())
     logger.info("Runner backend: %s", backend.name)
     return app

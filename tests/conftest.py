@@ -65,8 +65,13 @@ def app(environ):
 def client(app):
     """A test client on an empty database (ids start at 1) with the group `All`."""
     with app.app_context():
-        tables = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
-        db.session.execute(db.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+            if "id" in table.columns:
+                db.session.execute(
+                    db.text("SELECT setval(pg_get_serial_sequence(:name, 'id'), 1, false)"),
+                    {"name": table.name},
+                )
         db.session.commit()
         ensure_default_group()
     return app.test_client()

@@ -18,7 +18,7 @@ import jwt
 import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
-from flask import Blueprint, Response, url_for
+from flask import Blueprint, url_for
 from pydantic import BaseModel
 
 from fractal_server.auth.accounts import create_user, find_user_by_email
@@ -29,7 +29,7 @@ from fractal_server.config.settings import OAuthClientConfig
 from fractal_server.db import db
 from fractal_server.db.models import OAuthAccount, User
 from fractal_server.http.errors import ApiError
-from fractal_server.http.routing import endpoint
+from fractal_server.http.routing import empty_response, endpoint
 from fractal_server.plugins import hookimpl
 from fractal_server.server_state import current_settings
 
@@ -189,7 +189,7 @@ def create_blueprint(client: OAuthClientConfig) -> Blueprint:
         user = _login_user(provider, account_id, email, token)
         if not user.is_active:
             raise ApiError(400, "LOGIN_BAD_CREDENTIALS")
-        return set_login_cookie(Response(status=204), user)
+        return set_login_cookie(empty_response(204), user)
 
     return blueprint
 

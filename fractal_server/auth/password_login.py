@@ -8,7 +8,7 @@ from fractal_server.auth.providers import AuthProvider
 from fractal_server.auth.tokens import issue_token
 from fractal_server.db.models import User
 from fractal_server.http.errors import ApiError
-from fractal_server.http.routing import endpoint
+from fractal_server.http.routing import empty_response, endpoint
 from fractal_server.plugins import hookimpl
 from fractal_server.schemas.users import BearerToken, LoginForm
 from fractal_server.server_state import current_settings
@@ -46,7 +46,7 @@ def create_blueprint() -> Blueprint:
     @endpoint(blueprint, "POST", "/login/", access=Access.ANONYMOUS, form=LoginForm, status=204)
     def cookie_login(form: LoginForm):
         """Log in; set the login cookie."""
-        return set_login_cookie(Response(status=204), check_credentials(form))
+        return set_login_cookie(empty_response(204), check_credentials(form))
 
     return blueprint
 

@@ -25,6 +25,13 @@ NO_BODY = object()
 """Marker for a view that answers with an empty body."""
 
 
+def empty_response(status: int) -> Response:
+    """An answer with no body and no content type."""
+    response = Response(status=status)
+    del response.headers["Content-Type"]
+    return response
+
+
 @dataclass(frozen=True)
 class EndpointSpec:
     method: str
@@ -147,7 +154,7 @@ def _make_response(result: Any, status: int, adapter: Optional[TypeAdapter]) -> 
     if isinstance(result, Response):
         return result
     if result is NO_BODY:
-        return Response(status=status)
+        return empty_response(status)
     if adapter is not None:
         payload = adapter.dump_json(adapter.validate_python(result, from_attributes=True))
     elif isinstance(result, BaseModel):

@@ -180,11 +180,6 @@ def test_tokens_still_work_after_logout(client, make_user):
     assert whoami(client, headers=headers).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api-v2.md 0.2: empty answers have no content type, but the Flask default "
-    "`text/html` is sent (fractal_server/http/routing.py and the 204 views)",
-)
 def test_empty_answers_have_no_content_type(client, make_user, superuser):
     make_user("alice@example.org", "secret")
     _, admin = superuser

@@ -1,5 +1,5 @@
 """`/admin/v2/job/`: every user's jobs, for superusers."""
-from flask import Blueprint, Response
+from flask import Blueprint
 from sqlalchemy import select
 
 from fractal_server.api.v2.job_files import download_response, request_stop, with_tmp_logs
@@ -8,7 +8,7 @@ from fractal_server.auth.current_user import Access
 from fractal_server.db import db, utc_now
 from fractal_server.db.models import JobV2, LinkUserProjectV2, User
 from fractal_server.http.errors import ApiError
-from fractal_server.http.routing import endpoint
+from fractal_server.http.routing import NO_BODY, endpoint
 from fractal_server.schemas.jobs import AdminJobListQuery, AdminJobUpdate, JobRead, JobStatus, TmpLogsQuery
 
 blueprint = Blueprint("admin_jobs", __name__, url_prefix="/admin/v2")
@@ -72,7 +72,7 @@ def mark_job_failed(user: User, job_id: int, body: AdminJobUpdate):
 def stop_job(user: User, job_id: int):
     """Ask the server process running the job to stop it."""
     request_stop(lambda: get_job_or_404(job_id))
-    return Response(status=202)
+    return NO_BODY
 
 
 @endpoint(blueprint, "GET", "/job/<job_id>/download/", access=Access.SUPERUSER)

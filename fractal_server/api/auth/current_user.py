@@ -1,7 +1,7 @@
 """`/auth/current-user/` and the logouts: what a user may see and do about themselves."""
 import os
 
-from flask import Blueprint, Response
+from flask import Blueprint
 from sqlalchemy import select
 
 from fractal_server.api.auth.reads import user_read
@@ -9,7 +9,7 @@ from fractal_server.auth.current_user import COOKIE_NAME, Access
 from fractal_server.db import db
 from fractal_server.db.models import LinkUserGroup, User, UserGroup, UserSettings
 from fractal_server.http.errors import ApiError
-from fractal_server.http.routing import NO_BODY, endpoint
+from fractal_server.http.routing import NO_BODY, empty_response, endpoint
 from fractal_server.schemas.users import (
     EmptyBody,
     GroupIdsNamesQuery,
@@ -31,7 +31,7 @@ def token_logout(user: User):
 @endpoint(blueprint, "POST", "/logout/", access=Access.ACTIVE, status=204)
 def cookie_logout(user: User):
     """Log out and clear the login cookie."""
-    response = Response(status=204)
+    response = empty_response(204)
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="None", secure=True)
     return response
 

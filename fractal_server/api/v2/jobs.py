@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from flask import Blueprint, Response
+from flask import Blueprint
 from sqlalchemy import select
 
 from fractal_server.api.v2.access import get_dataset, get_job, get_project, get_workflow, user_project_ids
@@ -12,7 +12,7 @@ from fractal_server.auth.current_user import Access
 from fractal_server.db import db
 from fractal_server.db.models import JobV2, User
 from fractal_server.http.errors import ApiError
-from fractal_server.http.routing import endpoint
+from fractal_server.http.routing import NO_BODY, endpoint
 from fractal_server.schemas.jobs import (
     JobCreate,
     JobRead,
@@ -99,7 +99,7 @@ def download_job_logs(user: User, project_id: int, job_id: int):
 def stop_job(user: User, project_id: int, job_id: int):
     """Ask the server process running the job to stop it."""
     request_stop(lambda: get_job(user, project_id, job_id))
-    return Response(status=202)
+    return NO_BODY
 
 
 @endpoint(
