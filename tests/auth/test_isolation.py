@@ -25,7 +25,6 @@ VERIFIED_ROUTES = {
 }
 SUPERUSER_PREFIXES = ("/admin/v2/", "/auth/users/", "/auth/group/")
 SUPERUSER_PATHS = {"/auth/register/", "/api/settings/"}
-FLASK_BUILTIN_ENDPOINTS = {"static"}
 
 
 def template(rule: str) -> str:
@@ -47,8 +46,6 @@ def routes(app):
     """(method, rule, spec) of every route declared with `endpoint`."""
     found = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in FLASK_BUILTIN_ENDPOINTS:
-            continue
         spec = getattr(app.view_functions[rule.endpoint], "endpoint_spec", None)
         assert spec is not None, f"{rule} is not declared with fractal_server.http.routing.endpoint"
         found.append((spec.method, rule.rule, spec))
