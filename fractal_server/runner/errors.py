@@ -13,10 +13,16 @@ class TaskExecutionError(RuntimeError):
 
 
 class JobExecutionError(RuntimeError):
-    """The job could not go on: killed task, invalid output, broken image rule..."""
+    """The job could not go on: killed task, invalid output, broken image rule...
 
-    def __init__(self, info: str):
-        super().__init__(info)
+    Two flavours, as in the job report (runner-v2.md section 7): `info` is
+    what the backend learnt about a call that did not complete (killed by a
+    signal, stopped; reported in an `ADDITIONAL INFO` section), while a plain
+    message (a rule of the core was broken) is reported as it is.
+    """
+
+    def __init__(self, message: str = "", *, info: Optional[str] = None):
+        super().__init__(message or info or "")
         self.info = info
 
 
@@ -27,10 +33,8 @@ def failure_report(error: BaseException, job_id: int) -> str:
             f"TRACEBACK:\n{error}"
         )
     if isinstance(error, JobExecutionError):
-        return (
-            f"JOB ERROR in Fractal job {job_id}:\nTRACEBACK:\nJobExecutionError\n\n"
-            f"ADDITIONAL INFO:\n{error.info}\n\n"
-        )
+        content = f"ADDITIONAL INFO:\n{error.info}\n\n" if error.info else str(error)
+        return f"JOB ERROR in Fractal job {job_id}:\nTRACEBACK:\nJobExecutionError\n\n{content}"
     trace = "".join(traceback.format_exception(error))
     return f"UNKNOWN ERROR in Fractal job {job_id}\nTRACEBACK:\n{trace}"
 

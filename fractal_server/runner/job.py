@@ -119,12 +119,14 @@ def _run_job(app: Flask, backend: RunnerBackend, running: RunningJob) -> None:
         job_logger.error(f"Job failed: {type(error).__name__}")
         failed = _failed_wftask(error, wftasks, len(run.new_history))
         history = run.new_history + ([failed.history_item("failed")] if failed else [])
-        _save_dataset(dataset.id, initial_images, state, history)
+        # Images and filters as after the last completed task (`images.json`);
+        # untouched when no task completed.
+        _save_dataset(dataset.id, state, history, write_state=bool(run.new_history))
         _finish(db.session.get(JobV2, running.job_id), "failed", failure_report(error, job.id))
     else:
         job_logger.info(f'End execution of workflow "{workflow.name}"')
         job_logger.info(f'END workflow "{workflow.name}"')
-        _save_dataset(dataset.id, initial_images, state, run.new_history)
+        _save_dataset(dataset.id, state, run.new_history)
         handler.flush()
         log = (working_dir / WORKFLOW_LOG).read_text(errors="replace")
         _finish(db.session.get(JobV2, running.job_id), "done", log)
@@ -178,13 +180,21 @@ def _job_logger(job: JobV2, working_dir: Path) -> tuple[logging.Logger, logging.
     return job_logger, handler
 
 
-def _save_dataset(dataset_id: int, initial_images: list[dict], state: DatasetState, history: list[dict]) -> None:
-    """Write the job's results: image changes as row operations, filters, history."""
+def _save_dataset(dataset_id: int, state: DatasetState, history: list[dict], write_state: bool = True) -> None:
+    """Write the job's results: its images and filters replace the stored ones
+    (edits made through the API while the job ran are overwritten, as in the
+    reference), the new history items are appended.
+
+    The image list is rewritten with row operations only, from the list as it
+    is stored now (not as the job read it), so that the result is exactly the
+    job's list.
+    """
     dataset = db.session.get(DatasetV2, dataset_id)
     if dataset is None:
         return
-    store.apply_changes(dataset_id, initial_images, state.image_list())
-    dataset.filters = state.filters
+    if write_state:
+        store.apply_changes(dataset_id, store.all_images(dataset_id), state.image_list())
+        dataset.filters = state.filters
     dataset.history = list(dataset.history or []) + history
     db.session.commit()
 

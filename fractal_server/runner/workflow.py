@@ -135,7 +135,7 @@ class WorkflowRun:
         """Raise for the first call (in order) that did not succeed."""
         for call, outcome in zip(calls, outcomes):
             if outcome.stopped:
-                raise JobExecutionError(outcome.error or "Job stopped.")
+                raise JobExecutionError(info=outcome.error or "Job stopped.")
             if outcome.returncode is None:
                 raise TaskExecutionError(
                     outcome.error or "Task could not start.", order=wftask.order, task_name=wftask.task["name"]
@@ -145,7 +145,7 @@ class WorkflowRun:
                 log = log_file.read_text(errors="replace") if log_file.exists() else ""
                 raise TaskExecutionError(log, order=wftask.order, task_name=wftask.task["name"])
             if outcome.returncode < 0:
-                raise JobExecutionError(f"Task failed with returncode={outcome.returncode}")
+                raise JobExecutionError(info=f"Task failed with returncode={outcome.returncode}")
 
     def _write_snapshots(self) -> None:
         contents: dict[str, Any] = {

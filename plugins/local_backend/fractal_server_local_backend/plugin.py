@@ -2,7 +2,7 @@
 from fractal_server.plugins import hookimpl
 from fractal_server.runner.backend import RunnerBackend
 from fractal_server_local_backend.config import check_local_settings
-from fractal_server_local_backend.runner import LocalRunner
+from fractal_server_local_backend.runner import LocalExperimentalRunner, LocalRunner
 
 DISTRIBUTION = "fractal-server-local-backend"
 
@@ -20,7 +20,7 @@ def fractal_runner_backends():
         RunnerBackend(
             name="local_experimental",
             check_settings=check_local_settings,
-            create_runner=LocalRunner,
+            create_runner=LocalExperimentalRunner,
             supports_stop=True,
             distribution=DISTRIBUTION,
         ),

@@ -11,6 +11,13 @@ from fractal_server.runner.backend import CallOutcome, JobContext, JobRunner, Ta
 from fractal_server_local_backend.config import load_local_config
 
 STOPPED = "Job stopped: the task process was terminated."
+# What the reference `local_experimental` backend (a process pool whose
+# workers are killed on stop) reports for a stopped job (runner-v2.md section 9).
+BROKEN_POOL = (
+    "Job failed with BrokenProcessPool error, likely due to an executor shutdown.\n"
+    "Original error:\n"
+    "A process in the process pool was terminated abruptly while the future was running or pending."
+)
 
 
 class LocalRunner(JobRunner):
@@ -21,6 +28,8 @@ class LocalRunner(JobRunner):
     thread pool). Each call runs in its own process group, so `stop` can
     terminate a task together with its children.
     """
+
+    stopped_message = STOPPED
 
     def __init__(self, context: JobContext):
         self.context = context
@@ -45,7 +54,7 @@ class LocalRunner(JobRunner):
 
     def _run_one(self, call: TaskCall) -> CallOutcome:
         if self._stopped.is_set():
-            return CallOutcome(returncode=None, error=STOPPED, stopped=True)
+            return CallOutcome(returncode=None, error=self.stopped_message, stopped=True)
         root = self.context.working_dir
         argv = shlex.split(call.command) + [
             "--args-json",
@@ -72,7 +81,7 @@ class LocalRunner(JobRunner):
                 with self._lock:
                     self._running.discard(process)
         if self._stopped.is_set():
-            return CallOutcome(returncode, STOPPED, stopped=True)
+            return CallOutcome(returncode, self.stopped_message, stopped=True)
         return CallOutcome(returncode)
 
     def stop(self) -> None:
@@ -84,3 +93,9 @@ class LocalRunner(JobRunner):
                 os.killpg(process.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+
+class LocalExperimentalRunner(LocalRunner):
+    """`local_experimental`: as `local`, but stoppable, with the reference's stop report."""
+
+    stopped_message = BROKEN_POOL

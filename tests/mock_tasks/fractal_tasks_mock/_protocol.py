@@ -1,5 +1,6 @@
 """The task protocol: read the arguments file, write the output file."""
 import argparse
+import base64
 import json
 import os
 import signal
@@ -19,8 +20,25 @@ def read_arguments() -> tuple[dict, str]:
 
 
 def behave(arguments: dict, zarr_url: str = "") -> None:
-    """Apply the behaviour switches shared by the generic tasks."""
+    """Apply the behaviour switches shared by the generic tasks.
+
+    `print_times`: print `start=<epoch>` before and `end=<epoch>` after
+    waiting: for the file `wait_for_file` to exist (at most 60 s), then for
+    `sleep` seconds; `noise_bytes`: print that many random bytes (base64,
+    hardly compressible); `fail` (or `fail_on`, a list of zarr_urls): exit 1
+    after printing to stderr; `kill_self`: die from SIGKILL.
+    """
+    if arguments.get("noise_bytes"):
+        print(base64.b64encode(os.urandom(int(arguments["noise_bytes"]))).decode())
+    if arguments.get("print_times"):
+        print(f"start={time.time()}", flush=True)
+    gate = arguments.get("wait_for_file")
+    deadline = time.time() + 60
+    while gate and not os.path.exists(gate) and time.time() < deadline:
+        time.sleep(0.05)
     time.sleep(float(arguments.get("sleep", 0)))
+    if arguments.get("print_times"):
+        print(f"end={time.time()}", flush=True)
     fail_on = arguments.get("fail_on")
     if arguments.get("fail") or (fail_on is not None and zarr_url in fail_on):
         print(f"Failing on request (zarr_url={zarr_url!r})", file=sys.stderr)

@@ -2,7 +2,9 @@
 
 Arguments: `attributes` and `types` to set on the image; `new_image_suffix`
 to add `<zarr_url><suffix>` with the image as origin instead; `remove` to
-remove the image; `output` to write a given output verbatim.
+remove the image; `output` to write a given output verbatim; `filters` to
+report these filters along with the update (or removal), `filters_by_url`
+(`{zarr_url: filters}`) to report different filters for some images.
 """
 import os
 
@@ -16,8 +18,10 @@ def main():
     if "output" in arguments:
         write_output(out_json, arguments["output"])
         return
+    filters = arguments.get("filters_by_url", {}).get(zarr_url, arguments.get("filters"))
+    extra = {} if filters is None else {"filters": filters}
     if arguments.get("remove"):
-        write_output(out_json, {"image_list_removals": [zarr_url]})
+        write_output(out_json, {"image_list_removals": [zarr_url], **extra})
         return
     update = {"zarr_url": zarr_url}
     if arguments.get("new_image_suffix"):
@@ -25,7 +29,7 @@ def main():
         os.makedirs(update["zarr_url"], exist_ok=True)
     update["attributes"] = arguments.get("attributes", {})
     update["types"] = arguments.get("types", {})
-    write_output(out_json, {"image_list_updates": [update]})
+    write_output(out_json, {"image_list_updates": [update], **extra})
 
 
 if __name__ == "__main__":
