@@ -26,7 +26,7 @@ class LocalRunner(JobRunner):
     The chunk size comes from the workflow task's meta, else from
     `FRACTAL_LOCAL_CONFIG_FILE`, else all calls run at once (bounded by the
     thread pool). Each call runs in its own process group, so `stop` can
-    terminate a task together with its children.
+    kill a task together with its children.
     """
 
     stopped_message = STOPPED
@@ -75,6 +75,8 @@ class LocalRunner(JobRunner):
                 )
             with self._lock:
                 self._running.add(process)
+                if self._stopped.is_set():
+                    _kill_group(process)
             try:
                 returncode = process.wait()
             finally:
@@ -85,14 +87,18 @@ class LocalRunner(JobRunner):
         return CallOutcome(returncode)
 
     def stop(self) -> None:
-        self._stopped.set()
         with self._lock:
-            running = list(self._running)
-        for process in running:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            self._stopped.set()
+            for process in self._running:
+                _kill_group(process)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Kill a task process and everything it started."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 class LocalExperimentalRunner(LocalRunner):
