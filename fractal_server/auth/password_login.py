@@ -36,14 +36,17 @@ def set_login_cookie(response: Response, user: User) -> Response:
 def create_blueprint() -> Blueprint:
     blueprint = Blueprint("auth_password", __name__, url_prefix="/auth")
 
-    @endpoint(blueprint, "POST", "/token/login/", access=Access.ANONYMOUS, form=LoginForm, response=BearerToken)
+    @endpoint(
+        blueprint, "POST", "/token/login/", access=Access.ANONYMOUS, form=LoginForm, response=BearerToken,
+        errors=(400,),
+    )
     def token_login(form: LoginForm):
         """Log in; answer a bearer token."""
         user = check_credentials(form)
         token = issue_token(user, current_settings().JWT_EXPIRE_SECONDS)
         return BearerToken(access_token=token, token_type="bearer")
 
-    @endpoint(blueprint, "POST", "/login/", access=Access.ANONYMOUS, form=LoginForm, status=204)
+    @endpoint(blueprint, "POST", "/login/", access=Access.ANONYMOUS, form=LoginForm, status=204, errors=(400,))
     def cookie_login(form: LoginForm):
         """Log in; set the login cookie."""
         return set_login_cookie(empty_response(204), check_credentials(form))

@@ -1,5 +1,6 @@
 """The OpenAPI document, built from the endpoint declarations of an app."""
 import re
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask
@@ -8,9 +9,11 @@ from pydantic import TypeAdapter
 from fractal_server import __version__
 from fractal_server.auth.current_user import COOKIE_NAME, Access
 from fractal_server.http.routing import EndpointSpec
+from fractal_server.schemas.validators import MAX_ID, MIN_ID
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 ERROR_SCHEMA = {"type": "object", "properties": {"detail": {}}, "required": ["detail"]}
+ID_SCHEMA = {"type": "integer", "minimum": MIN_ID, "maximum": MAX_ID}
 
 
 class _Components:
@@ -56,7 +59,7 @@ def _operation(spec: EndpointSpec, arguments: list[str], components: _Components
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "integer"} if name.endswith("_id") else {"type": "string"},
+            "schema": dict(ID_SCHEMA) if name.endswith("_id") else {"type": "string"},
         }
         for name in arguments
     ]
@@ -77,18 +80,34 @@ def _operation(spec: EndpointSpec, arguments: list[str], components: _Components
                 "required": required,
                 "content": {content_type: {"schema": components.schema(model, "validation")}},
             }
+    error = {"content": {"application/json": {"schema": ERROR_SCHEMA}}}
     success: dict[str, Any] = {"description": "Success"}
     if spec.response is not None:
         success["content"] = {
             "application/json": {"schema": components.schema(spec.response, "serialization")}
         }
-    error = {"content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    elif spec.status >= 400:  # an endpoint that always refuses
+        success = {"description": spec.summary, **error}
     operation["responses"] = {str(spec.status): success}
     if spec.access is not Access.ANONYMOUS:
         operation["security"] = [{"bearer": []}, {"cookie": []}]
         operation["responses"]["401"] = {"description": "Not authenticated", **error}
     if spec.access in (Access.VERIFIED, Access.SUPERUSER):
         operation["responses"]["403"] = {"description": "Forbidden", **error}
+    if _addresses_objects(spec, arguments):
+        operation["responses"].setdefault("403", {"description": "Forbidden", **error})
+        operation["responses"]["404"] = {"description": "Not found", **error}
     if spec.query or spec.body or spec.form or any(a.endswith("_id") for a in arguments):
         operation["responses"]["422"] = {"description": "Invalid request", **error}
+    for status in spec.errors:
+        operation["responses"][str(status)] = {"description": HTTPStatus(status).phrase, **error}
     return operation
+
+
+def _addresses_objects(spec: EndpointSpec, arguments: list[str]) -> bool:
+    """Whether the request names rows by id (path, query or body): they may be missing or not the user's."""
+    names = list(arguments)
+    for model in (spec.query, spec.body):
+        if model is not None:
+            names += list(model.model_fields)
+    return any(name.endswith("_id") for name in names)

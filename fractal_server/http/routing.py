@@ -10,6 +10,7 @@ then the view. The declaration is also what the OpenAPI document is built
 from, so the document and the behaviour cannot drift apart.
 """
 import json
+import math
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Optional
@@ -20,9 +21,12 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from fractal_server.auth.current_user import Access, authenticate
 from fractal_server.http.errors import ApiError
 from fractal_server.http.validation_errors import json_decode_error, to_v1_errors
+from fractal_server.schemas.validators import RowId
 
 NO_BODY = object()
 """Marker for a view that answers with an empty body."""
+
+_ROW_ID = TypeAdapter(RowId)
 
 
 def empty_response(status: int) -> Response:
@@ -44,6 +48,8 @@ class EndpointSpec:
     response: Any
     status: int
     summary: str
+    errors: tuple[int, ...] = ()
+    """Statuses of application errors the view may answer besides the usual ones (for the document)."""
 
 
 def endpoint(
@@ -58,6 +64,7 @@ def endpoint(
     form: Optional[type[BaseModel]] = None,
     response: Any = None,
     status: int = 200,
+    errors: tuple[int, ...] = (),
 ):
     """Register a view on `blueprint`; see the module docstring."""
     response_adapter = TypeAdapter(response) if response is not None else None
@@ -74,6 +81,7 @@ def endpoint(
             response=response,
             status=status,
             summary=(view.__doc__ or view.__name__).strip().splitlines()[0],
+            errors=errors,
         )
 
         @wraps(view)
@@ -102,12 +110,15 @@ def endpoint(
 
 
 def _parse_path(values: dict[str, str]) -> dict[str, Any]:
-    """Path parameters named `*_id` are integers."""
+    """Path parameters named `*_id` are row ids: integers within the database's range."""
     parsed: dict[str, Any] = {}
     for name, raw in values.items():
         if name.endswith("_id"):
             try:
-                parsed[name] = int(raw)
+                parsed[name] = _ROW_ID.validate_python(int(raw))
+            except ValidationError as error:
+                errors = to_v1_errors(error, "path")
+                raise ApiError(422, [{**item, "loc": ["path", name]} for item in errors]) from None
             except ValueError:
                 raise ApiError(
                     422,
@@ -145,9 +156,38 @@ def _parse_body(model: type[BaseModel], required: bool):
 
 def _validate(model: type[BaseModel], data: Any, source: str):
     try:
-        return model.model_validate(data)
+        validated = model.model_validate(data)
     except ValidationError as error:
         raise ApiError(422, to_v1_errors(error, source)) from None
+    errors = list(_unstorable(validated.model_dump(), [source]))
+    if errors:
+        raise ApiError(422, errors)
+    return validated
+
+
+def _unstorable(value: Any, loc: list):
+    """422 errors for values PostgreSQL cannot store or compare (instead of a 500 later).
+
+    Text cannot contain NUL characters nor unpaired surrogates (not UTF-8),
+    and JSON has no infinite or NaN numbers.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield {"loc": loc, "msg": "string cannot contain NUL (0x00) characters", "type": "value_error"}
+        elif not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                yield {"loc": loc, "msg": "string is not valid unicode", "type": "value_error"}
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield {"loc": loc, "msg": "ensure this value is a finite number", "type": "value_error"}
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _unstorable(key, [*loc, key])
+            yield from _unstorable(item, [*loc, key])
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _unstorable(item, [*loc, index])
 
 
 def _make_response(result: Any, status: int, adapter: Optional[TypeAdapter]) -> Response:

@@ -76,6 +76,10 @@ def _to_v1(item: dict, source: str) -> dict:
         msg = f"ensure this value is {word} {bound}"
         v1_type = "value_error.number.not_ge" if kind == "greater_than_equal" else "value_error.number.not_gt"
         ctx = {"limit_value": bound}
+    elif kind == "less_than_equal":
+        bound = item["ctx"]["le"]
+        msg, v1_type = f"ensure this value is less than or equal to {bound}", "value_error.number.not_le"
+        ctx = {"limit_value": bound}
     else:
         msg, v1_type = item["msg"], kind
     result: dict[str, Any] = {"loc": loc, "msg": msg, "type": v1_type}

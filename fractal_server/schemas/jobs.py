@@ -6,7 +6,7 @@ from pydantic import AfterValidator, BaseModel, StrictStr, ValidationInfo, field
 
 from fractal_server.http.timestamps import Timestamp
 from fractal_server.schemas.tasks import AwareDatetime
-from fractal_server.schemas.validators import ApiModel, NonEmptyStr, StrictApiModel
+from fractal_server.schemas.validators import ApiModel, NonEmptyStr, RowId, StrictApiModel
 
 
 class JobStatus(str, Enum):
@@ -58,8 +58,8 @@ class JobRead(BaseModel):
 
 
 class JobSubmitQuery(ApiModel):
-    workflow_id: int
-    dataset_id: int
+    workflow_id: RowId
+    dataset_id: RowId
 
 
 class LogQuery(ApiModel):
@@ -71,8 +71,8 @@ class TmpLogsQuery(ApiModel):
 
 
 class StatusQuery(ApiModel):
-    dataset_id: int
-    workflow_id: int
+    dataset_id: RowId
+    workflow_id: RowId
 
 
 class WorkflowTasksStatus(BaseModel):
@@ -84,11 +84,11 @@ class AdminJobUpdate(StrictApiModel):
 
 
 class AdminJobListQuery(ApiModel):
-    id: Optional[int] = None
-    user_id: Optional[int] = None
-    project_id: Optional[int] = None
-    dataset_id: Optional[int] = None
-    workflow_id: Optional[int] = None
+    id: Optional[RowId] = None
+    user_id: Optional[RowId] = None
+    project_id: Optional[RowId] = None
+    dataset_id: Optional[RowId] = None
+    workflow_id: Optional[RowId] = None
     status: Optional[JobStatus] = None
     start_timestamp_min: AwareDatetime = None
     start_timestamp_max: AwareDatetime = None

@@ -22,6 +22,7 @@ from fractal_server.schemas.validators import (
     CleanKeysDict,
     NonEmptyStr,
     OptionalNonEmptyStr,
+    RowId,
     StrictApiModel,
     clean_keys,
     no_forbidden_chars,
@@ -158,7 +159,7 @@ class TaskCreateQuery(ApiModel):
     """Where a new task group goes: `private` and `user_group_id` (section 0.6)."""
 
     private: bool = False
-    user_group_id: Optional[int] = None
+    user_group_id: Optional[RowId] = None
 
 
 class TaskListQuery(ApiModel):
@@ -212,7 +213,7 @@ def task_group_read(task_group: Any, args_schema: bool = True) -> TaskGroupRead:
 class TaskGroupUpdate(StrictApiModel):
     """Body of the task-group PATCH endpoints (user and admin)."""
 
-    user_group_id: Optional[int] = None
+    user_group_id: Optional[RowId] = None
 
 
 class TaskGroupListQuery(ApiModel):
@@ -266,8 +267,8 @@ class TaskGroupActivityRead(BaseModel):
 
 
 class ActivityListQuery(ApiModel):
-    task_group_activity_id: Optional[int] = None
-    taskgroupv2_id: Optional[int] = None
+    task_group_activity_id: Optional[RowId] = None
+    taskgroupv2_id: Optional[RowId] = None
     pkg_name: Optional[str] = None
     status: Optional[ActivityStatus] = None
     action: Optional[ActivityAction] = None
@@ -275,12 +276,12 @@ class ActivityListQuery(ApiModel):
 
 
 class AdminActivityListQuery(ActivityListQuery):
-    user_id: Optional[int] = None
+    user_id: Optional[RowId] = None
 
 
 class AdminTaskGroupListQuery(ApiModel):
-    user_id: Optional[int] = None
-    user_group_id: Optional[int] = None
+    user_id: Optional[RowId] = None
+    user_group_id: Optional[RowId] = None
     private: Optional[bool] = None
     active: Optional[bool] = None
     pkg_name: Optional[str] = None
@@ -290,7 +291,7 @@ class AdminTaskGroupListQuery(ApiModel):
 
 
 class AdminTaskListQuery(ApiModel):
-    id: Optional[int] = None
+    id: Optional[RowId] = None
     source: Optional[str] = None
     version: Optional[str] = None
     name: Optional[str] = None

@@ -19,6 +19,7 @@ from fractal_server.schemas.validators import (
     NonEmptyStr,
     OptionalAbsolutePath,
     OptionalNonEmptyStr,
+    RowId,
     StrictApiModel,
     absolute_path,
     no_forbidden_chars,
@@ -126,7 +127,7 @@ class EmptyBody(StrictApiModel):
 
 
 class UserSetGroups(StrictApiModel):
-    group_ids: Annotated[list[int], Field(min_length=1), unique_list_validator()]
+    group_ids: Annotated[list[RowId], Field(min_length=1), unique_list_validator()]
 
 
 class UserSettingsUpdateStrict(StrictApiModel):

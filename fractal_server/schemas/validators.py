@@ -6,9 +6,11 @@ message, plus an `Annotated` type that applies it with the field's name.
 import os
 from typing import Annotated, Any, Optional
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema
 
 FORBIDDEN_COMMAND_CHARS = "`#$&*()\\|[]{};<>?!"
+MIN_ID, MAX_ID = -(2**31), 2**31 - 1
+"""The range of ids a query can name (ids are PostgreSQL `integer` columns)."""
 
 
 class ApiModel(BaseModel):
@@ -108,7 +110,11 @@ OptionalAbsolutePath = Annotated[Optional[str], AfterValidator(_absolute_path_fi
 
 CleanKeysDict = Annotated[dict[str, Any], AfterValidator(_clean_keys_field)]
 
-UrlStr = Annotated[str, AfterValidator(normalize_url)]
+UrlStr = Annotated[str, AfterValidator(normalize_url), WithJsonSchema({"type": "string", "pattern": "^/"})]
+"""Documented as what it accepts: local paths (S3 URLs are a 422, not implemented)."""
+
+RowId = Annotated[int, Field(ge=MIN_ID, le=MAX_ID)]
+"""The id of a database row: values out of range are a 422 error, not a database error."""
 
 
 def unique_list_validator():

@@ -13,6 +13,7 @@ from fractal_server.schemas.validators import (
     CleanKeysDict,
     NonEmptyStr,
     OptionalNonEmptyStr,
+    RowId,
     StrictApiModel,
     clean_keys,
 )
@@ -87,7 +88,7 @@ class WorkflowTaskUpdate(StrictApiModel):
 
 
 class WorkflowTaskQuery(ApiModel):
-    task_id: int
+    task_id: RowId
 
 
 class WorkflowTaskRead(BaseModel):

@@ -9,14 +9,14 @@ from fractal_server.db import db
 from fractal_server.db.models import LinkUserProjectV2, ProjectV2, User
 from fractal_server.http.routing import endpoint
 from fractal_server.schemas.projects import ProjectRead
-from fractal_server.schemas.validators import ApiModel
+from fractal_server.schemas.validators import ApiModel, RowId
 
 blueprint = Blueprint("admin_projects", __name__, url_prefix="/admin/v2")
 
 
 class ProjectQuery(ApiModel):
-    id: Optional[int] = None
-    user_id: Optional[int] = None
+    id: Optional[RowId] = None
+    user_id: Optional[RowId] = None
 
 
 @endpoint(blueprint, "GET", "/project/", access=Access.SUPERUSER, query=ProjectQuery, response=list[ProjectRead])

@@ -36,7 +36,10 @@ def check_password_length(password: str, code: str) -> None:
     raise ApiError(400, {"code": code, "reason": reason})
 
 
-@endpoint(blueprint, "POST", "/register/", access=Access.SUPERUSER, body=UserCreate, response=UserRead, status=201)
+@endpoint(
+    blueprint, "POST", "/register/", access=Access.SUPERUSER, body=UserCreate, response=UserRead, status=201,
+    errors=(400,),
+)
 def register(user: User, body: UserCreate):
     """Create a user: active, not superuser, not verified, member of `All`."""
     check_password_length(body.password, "REGISTER_INVALID_PASSWORD")
@@ -66,7 +69,10 @@ def read_user(user: User, user_id: int, query: GroupIdsNamesDefaultTrueQuery):
     return user_read(get_user_or_404(user_id), with_groups=query.group_ids_names)
 
 
-@endpoint(blueprint, "PATCH", "/users/<user_id>/", access=Access.SUPERUSER, body=UserUpdate, response=UserRead)
+@endpoint(
+    blueprint, "PATCH", "/users/<user_id>/", access=Access.SUPERUSER, body=UserUpdate, response=UserRead,
+    errors=(400,),
+)
 def patch_user(user: User, user_id: int, body: UserUpdate):
     """Change a user's e-mail, password, username or roles."""
     target = get_user_or_404(user_id)

@@ -114,7 +114,7 @@ def patch_task(user: User, task_id: int, body: TaskUpdate):
     return task
 
 
-@endpoint(blueprint, "DELETE", "/task/<task_id>/", access=Access.ACTIVE)
+@endpoint(blueprint, "DELETE", "/task/<task_id>/", access=Access.ACTIVE, status=405)
 def delete_task(user: User, task_id: int):
     """Not allowed: tasks are deleted with their task group."""
     raise ApiError(405, "Cannot delete single tasks, please operate directly on task groups.")
