@@ -31,11 +31,18 @@ class ServerState:
                 self.executor = JobExecutor(app, self.backend)
                 self.executor.start()
 
-    def shutdown(self) -> None:
-        """Called once when the serving process stops (waitress or gunicorn worker)."""
+    def shutdown(self, grace_seconds: Optional[float] = None) -> None:
+        """Called once when the serving process stops (waitress or gunicorn worker).
+
+        Running jobs get `grace_seconds` to end (default:
+        `FRACTAL_GRACEFUL_SHUTDOWN_TIME`), e.g. less when gunicorn would kill
+        the worker earlier.
+        """
         logger.info("Fractal server process shutting down")
+        if grace_seconds is None:
+            grace_seconds = self.settings.FRACTAL_GRACEFUL_SHUTDOWN_TIME
         if self.executor is not None:
-            self.executor.shutdown(self.settings.FRACTAL_GRACEFUL_SHUTDOWN_TIME)
+            self.executor.shutdown(grace_seconds)
         logger.info("Fractal server process shut down")
 
 

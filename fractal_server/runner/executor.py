@@ -33,6 +33,9 @@ POLL_SECONDS = 2.0
 HEARTBEAT_SECONDS = 10.0
 STALE_AFTER = timedelta(seconds=120)
 SHUTDOWN_FILE = "shutdown"
+SHUTDOWN_LOG = "Job stopped due to app shutdown"
+STOP_WAIT_SECONDS = 5.0
+"""How long a stopped job has to record its end, during a shutdown."""
 
 
 def _process_start_ticks(pid: int) -> Optional[str]:
@@ -154,6 +157,14 @@ class JobExecutor:
             )
             db.session.commit()
 
+    def _heartbeat_in_own_context(self) -> None:
+        try:
+            with self.app.app_context():
+                self._heartbeat()
+                db.session.remove()
+        except Exception:
+            logger.exception("Job executor heartbeat failed during shutdown")
+
     def fail_orphaned_jobs(self) -> None:
         """Fail submitted jobs whose executor is gone; say why in their log."""
         claimed = db.session.scalars(
@@ -179,33 +190,62 @@ class JobExecutor:
             )
             logger.warning("Job %s failed: its server process %s %s", job.id, job.executor_id, why)
         db.session.commit()
+        # Task-group activities (collections, deactivations, reactivations) run in server processes too.
+        from fractal_server.task_collection.background import fail_orphaned_activities  # (import cycle)
+
+        fail_orphaned_activities()
 
     def shutdown(self, grace_seconds: float) -> None:
-        """Stop claiming; give running jobs `grace_seconds` to end, then fail them."""
+        """Stop claiming; give running jobs `grace_seconds` to end, then stop and fail them.
+
+        Jobs stopped because of the shutdown (all running ones with a backend
+        that can stop, those still running after the grace time otherwise)
+        end `failed`, with `Job stopped due to app shutdown` at the end of
+        their log. Their threads are given a few seconds to record how they
+        ended (and to archive their folder) before that line is added, so
+        that they do not overwrite it.
+        """
         self._stopping.set()
         self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            # A claim in progress ends first: no job starts once we look.
+            self._thread.join(timeout=STOP_WAIT_SECONDS)
         with self._lock:
             running = list(self._running.values())
         if not running:
             return
         logger.info("Waiting up to %ss for %s running job(s)", grace_seconds, len(running))
+        stopped: set[int] = set()
         if self.backend.supports_stop:
             for job in running:
                 self.stop_job(job, reason="the server is shutting down")
+                stopped.add(job.job_id)
         deadline = time.monotonic() + grace_seconds
+        last_heartbeat = time.monotonic()
         while self.running_job_ids() and time.monotonic() < deadline:
             time.sleep(0.2)
-        remaining = self.running_job_ids()
-        for job_id in remaining:
-            job = self._running.get(job_id)
-            if job is not None:
-                self.stop_job(job, reason="the graceful-shutdown time is over")
+            if time.monotonic() - last_heartbeat > HEARTBEAT_SECONDS:
+                # The loop no longer runs: without this, other processes would
+                # take jobs still finishing here for orphans after STALE_AFTER.
+                self._heartbeat_in_own_context()
+                last_heartbeat = time.monotonic()
+        with self._lock:
+            remaining = list(self._running.values())
+        for job in remaining:
+            self.stop_job(job, reason="the graceful-shutdown time is over")
+            stopped.add(job.job_id)
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while stopped & set(self.running_job_ids()) and time.monotonic() < deadline:
+            time.sleep(0.1)
         with self.app.app_context():
-            for job_id in remaining:
+            for job_id in sorted(stopped):
                 job = db.session.get(JobV2, job_id)
-                if job is not None and job.status == "submitted":
+                if job is None or job.status == "done":
+                    continue
+                if job.status == "submitted":
                     job.status = "failed"
                     job.end_timestamp = utc_now()
-                    job.log = (job.log or "") + "\nJob stopped due to app shutdown\n"
+                job.log = (job.log or "") + f"\n{SHUTDOWN_LOG}\n"
+                logger.info("Job %s stopped due to app shutdown", job_id)
             db.session.commit()
             db.session.remove()
