@@ -11,6 +11,8 @@ from fractal_server.runner.backend import RunnerBackend
 BUILTIN_PLUGINS = (
     "fractal_server.auth.password_login",
     "fractal_server.auth.oauth_login",
+    "fractal_server.task_collection.pip_collector",
+    "fractal_server.task_collection.custom_collector",
 )
 """Modules of the core registered like external plugins."""
 

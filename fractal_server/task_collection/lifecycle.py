@@ -5,28 +5,32 @@ The endpoints run their guards (see `api.v2.task_group_rules`), then call
 
 * a task group of origin `other` has no environment on disk: it is switched
   at once and the activity is stored directly as `OK`;
-* for a collected task group a `pending` activity is stored and
-  `start_deactivation` / `start_reactivation` start the background work.
+* for a collected task group a `pending` activity is stored and the
+  background procedure starts in a thread (`deactivate` / `reactivate`).
 
-NOT IMPLEMENTED YET: the background work on collected task groups (removing
-or rebuilding the virtual environment). Until the task-collection work
-replaces the two `start_*` hooks, they mark the activity `failed` with a log
-that says so, and leave the environment and `active` as they were before the
-request, so that users see the refusal and keep a working task group.
+Deactivation removes the virtual environment and keeps what rebuilds it:
+`pip_freeze` (taken now if the group has none) and, for wheel-file groups,
+the wheel inside the group's `path`. Reactivation rebuilds the environment
+from `pip_freeze`.
 """
 import logging
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Optional
 
 from fractal_server.api.v2.job_submission import check_user_settings
 from fractal_server.db import db, utc_now
 from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, User
 from fractal_server.http.errors import ApiError
-from fractal_server.server_state import server_state
+from fractal_server.server_state import current_settings, server_state
+from fractal_server.task_collection.activity_log import ActivityRecorder
+from fractal_server.task_collection.background import is_venv, remove_folder, start_in_background
+from fractal_server.task_collection.pip_collection import tasks_python
+from fractal_server.task_collection.records import pending_activity
+from fractal_server.task_collection.venv import StepFailed, Venv
 
 logger = logging.getLogger("fractal_server.task_collection")
-
-DEACTIVATION_NOT_AVAILABLE = "Deactivation of collected task groups is not available yet"
-REACTIVATION_NOT_AVAILABLE = "Reactivation of collected task groups is not available yet"
 
 
 def request_deactivation(task_group: TaskGroupV2, *, set_inactive_now: bool) -> TaskGroupActivityV2:
@@ -39,11 +43,13 @@ def request_deactivation(task_group: TaskGroupV2, *, set_inactive_now: bool) -> 
         task_group.active = False
         return _shortcut(task_group, "deactivate", "set task_group.active to False and exit.")
     check_owner_settings(task_group)
+    if _environment_is_remote():
+        return _refuse(task_group, "deactivate")
     if set_inactive_now:
         task_group.active = False
-    activity = _store_activity(task_group, "deactivate", "pending")
-    start_deactivation(activity.id)
-    return db.session.get(TaskGroupActivityV2, activity.id)
+    activity = _store_pending(task_group, "deactivate")
+    start_in_background(deactivate, activity.id)
+    return activity  # (as stored: loaded before the work started)
 
 
 def request_reactivation(task_group: TaskGroupV2) -> TaskGroupActivityV2:
@@ -54,9 +60,11 @@ def request_reactivation(task_group: TaskGroupV2) -> TaskGroupActivityV2:
     if task_group.pip_freeze is None:
         raise ApiError(422, "Cannot reactivate a task group with task_group.pip_freeze=None.")
     check_owner_settings(task_group)
-    activity = _store_activity(task_group, "reactivate", "pending")
-    start_reactivation(activity.id)
-    return db.session.get(TaskGroupActivityV2, activity.id)
+    if _environment_is_remote():
+        return _refuse(task_group, "reactivate")
+    activity = _store_pending(task_group, "reactivate")
+    start_in_background(reactivate, activity.id)
+    return activity  # (as stored: loaded before the work started)
 
 
 def check_owner_settings(task_group: TaskGroupV2) -> None:
@@ -70,22 +78,28 @@ def check_owner_settings(task_group: TaskGroupV2) -> None:
         check_user_settings(db.session.get(User, task_group.user_id), backend)
 
 
+def _environment_is_remote() -> bool:
+    """With `slurm_ssh` environments live on the remote host, which this module cannot reach yet."""
+    return server_state().backend.name == "slurm_ssh"
+
+
+def _refuse(task_group: TaskGroupV2, action: str) -> TaskGroupActivityV2:
+    """A failed activity that says why; the task group is left unchanged."""
+    return _store_finished(
+        task_group,
+        action,
+        "failed",
+        f"The {action} of task groups whose environment is on a remote host "
+        "(FRACTAL_RUNNER_BACKEND='slurm_ssh') is not available yet. The task group was left unchanged.",
+    )
+
+
 def _shortcut(task_group: TaskGroupV2, action: str, what: str) -> TaskGroupActivityV2:
+    return _store_finished(task_group, action, "OK", f"Task group has task_group.origin='other', {what}")
+
+
+def _store_finished(task_group: TaskGroupV2, action: str, status: str, log: str) -> TaskGroupActivityV2:
     now = utc_now()
-    log = f"Task group has task_group.origin='other', {what}"
-    return _store_activity(task_group, action, "OK", log=log, started=now, ended=now)
-
-
-def _store_activity(
-    task_group: TaskGroupV2,
-    action: str,
-    status: str,
-    *,
-    log: Optional[str] = None,
-    started=None,
-    ended=None,
-) -> TaskGroupActivityV2:
-    """A new activity of the task group's owner; commits every pending change."""
     activity = TaskGroupActivityV2(
         user_id=task_group.user_id,
         taskgroupv2_id=task_group.id,
@@ -94,42 +108,124 @@ def _store_activity(
         action=action,
         status=status,
         log=log,
-        timestamp_started=started or utc_now(),
-        timestamp_ended=ended,
+        timestamp_started=now,
+        timestamp_ended=now,
     )
     db.session.add(activity)
     db.session.commit()
     return activity
 
 
-# --- Hook points for the background work (to be replaced by task collection) ---
+def _store_pending(task_group: TaskGroupV2, action: str) -> TaskGroupActivityV2:
+    """A new pending activity; commits every pending change.
 
-
-def start_deactivation(activity_id: int) -> None:
-    """Start removing the environment of the activity's task group.
-
-    Not available yet: the activity fails at once and the task group stays
-    active (its environment is untouched).
+    The row is loaded again at once, so that the answer shows it `pending`
+    whatever the background work does meanwhile.
     """
-    activity = db.session.get(TaskGroupActivityV2, activity_id)
-    task_group = db.session.get(TaskGroupV2, activity.taskgroupv2_id)
-    task_group.active = True
-    _fail(activity, DEACTIVATION_NOT_AVAILABLE, "The task group was left active and unchanged.")
-
-
-def start_reactivation(activity_id: int) -> None:
-    """Start rebuilding the environment of the activity's task group.
-
-    Not available yet: the activity fails at once and the task group stays
-    inactive.
-    """
-    activity = db.session.get(TaskGroupActivityV2, activity_id)
-    _fail(activity, REACTIVATION_NOT_AVAILABLE, "The task group was left inactive and unchanged.")
-
-
-def _fail(activity: TaskGroupActivityV2, reason: str, outcome: str) -> None:
-    logger.warning("Task-group activity %s (%s) failed: %s", activity.id, activity.action, reason)
-    activity.status = "failed"
-    activity.log = f"{reason}\n{outcome}"
-    activity.timestamp_ended = utc_now()
+    activity = pending_activity(task_group, action)
+    db.session.add(activity)
     db.session.commit()
+    db.session.refresh(activity)
+    return activity
+
+
+def _load(activity_id: int) -> tuple[Optional[TaskGroupActivityV2], Optional[TaskGroupV2]]:
+    activity = db.session.get(TaskGroupActivityV2, activity_id)
+    if activity is None or activity.taskgroupv2_id is None:
+        return activity, None
+    return activity, db.session.get(TaskGroupV2, activity.taskgroupv2_id)
+
+
+# --- Background procedures ---
+
+
+def deactivate(activity_id: int) -> None:
+    """Remove the environment; keep pip freeze and (wheel-file) the wheel inside `path`."""
+    activity, task_group = _load(activity_id)
+    if activity is None or task_group is None:
+        return
+    log = ActivityRecorder(activity)
+    log.info(f"START deactivation of task group {task_group.id} ({task_group.pkg_name} {task_group.version})")
+    venv_path = Path(task_group.venv_path) if task_group.venv_path else None
+    if venv_path is None or not venv_path.exists():
+        log.fail(f"{task_group.venv_path} does not exist.")
+        return
+    log.set_ongoing()
+    try:
+        if not is_venv(venv_path):
+            raise StepFailed(f"{venv_path} is not a virtual environment (it has no pyvenv.cfg): not removing it.")
+        venv = Venv(venv_path, log, "deactivate-task-group")
+        if task_group.pip_freeze is None:
+            task_group.pip_freeze = venv.freeze()
+            db.session.commit()
+        if task_group.origin == "wheel-file":
+            _keep_wheel_inside_path(task_group, log)
+        task_group.active = False
+        db.session.commit()
+        log.info(f"Set task_group.active to False; removing {venv_path}")
+        shutil.rmtree(venv_path)
+        log.info(f"Removed {venv_path}")
+    except Exception as error:
+        if not isinstance(error, (StepFailed, OSError)):
+            logger.exception("Deactivation of task group %s failed", task_group.id)
+        log.fail(str(error) or repr(error))
+        return
+    log.succeed()
+
+
+def _keep_wheel_inside_path(task_group: TaskGroupV2, log: ActivityRecorder) -> None:
+    """The wheel must survive the venv: copy it into `path` if it is elsewhere (older groups)."""
+    if task_group.wheel_path is None or not Path(task_group.wheel_path).is_file():
+        raise StepFailed(f"The wheel file of the task group ({task_group.wheel_path}) does not exist.")
+    wheel = Path(task_group.wheel_path)
+    if wheel.parent == Path(task_group.path):
+        return
+    if task_group.wheel_path not in task_group.pip_freeze:
+        raise StepFailed(f"The wheel {wheel} is not in the pip freeze of the task group.")
+    copy = Path(task_group.path) / wheel.name
+    shutil.copyfile(wheel, copy)
+    task_group.pip_freeze = task_group.pip_freeze.replace(task_group.wheel_path, str(copy))
+    task_group.wheel_path = str(copy)
+    db.session.commit()
+    log.info(f"Copied {wheel} to {copy}")
+
+
+def reactivate(activity_id: int) -> None:
+    """Rebuild the environment from the stored pip freeze."""
+    activity, task_group = _load(activity_id)
+    if activity is None or task_group is None:
+        return
+    log = ActivityRecorder(activity)
+    log.info(f"START reactivation of task group {task_group.id} ({task_group.pkg_name} {task_group.version})")
+    venv_path = Path(task_group.venv_path)
+    if venv_path.exists():
+        log.fail(f"{venv_path} already exists.")
+        return
+    log.set_ongoing()
+    settings = current_settings()
+    python_version = task_group.python_version or settings.FRACTAL_TASKS_PYTHON_DEFAULT_VERSION
+    created = False
+    try:
+        interpreter = tasks_python(settings, python_version)
+        if interpreter is None:
+            raise StepFailed(f"Python version {python_version} is not available for Fractal task collection.")
+        venv = Venv(venv_path, log, "reactivate-task-group")
+        with tempfile.TemporaryDirectory(prefix="fractal-reactivate-") as folder:
+            requirements = Path(folder) / "pip_freeze.txt"
+            requirements.write_text(task_group.pip_freeze)
+            created = True
+            venv.create(interpreter)
+            venv.prepare_pip(settings.FRACTAL_MAX_PIP_VERSION)
+            venv.install_requirements_file(requirements)
+        task_group.active = True
+        db.session.commit()
+        log.info("Set task_group.active to True")
+    except Exception as error:
+        if not isinstance(error, (StepFailed, OSError)):
+            logger.exception("Reactivation of task group %s failed", task_group.id)
+        db.session.rollback()
+        if created:
+            remove_folder(venv_path, log)
+        log.fail(str(error) or repr(error))
+        return
+    log.succeed()

@@ -1,4 +1,5 @@
 """Admin endpoints of `api-v2.md` section 12 (projects, tasks, task groups, activities)."""
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -276,13 +277,24 @@ def test_deactivate_and_reactivate(app, client, alice, admin):
         assert (response.status_code, response.json) == (404, {"detail": "TaskGroupV2 999 not found"})
 
 
-def test_collected_group_deactivation_leaves_active_to_the_hook(app, client, alice, admin):
+def test_collected_group_deactivation_leaves_active_to_the_background(app, client, alice, admin):
+    """The admin endpoint does not touch `active`; the failed background work neither."""
     alice_id, _ = alice
     _, headers = admin
     group_id = create_task_group(app, alice_id, origin="wheel-file")
     response = client.post(f"/admin/v2/task-group/{group_id}/deactivate/", headers=headers)
     assert response.status_code == 202
-    assert (response.json["user_id"], response.json["status"]) == (alice_id, "failed")
+    assert (response.json["user_id"], response.json["status"]) == (alice_id, "pending")
+    activity_id = response.json["id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        (activity,) = client.get(
+            "/admin/v2/task-group/activity/", query_string={"task_group_activity_id": activity_id}, headers=headers
+        ).json
+        if activity["status"] not in ("pending", "ongoing"):
+            break
+        time.sleep(0.1)
+    assert activity["status"] == "failed"
     assert get_row(app, TaskGroupV2, group_id)["active"] is True
 
 

@@ -1,5 +1,6 @@
 """Task groups and activities (`api-v2.md` section 9)."""
 import dataclasses
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -16,7 +17,6 @@ from fractal_server.db.models import (
     WorkflowTaskV2,
     WorkflowV2,
 )
-from fractal_server.task_collection.lifecycle import DEACTIVATION_NOT_AVAILABLE, REACTIVATION_NOT_AVAILABLE
 
 from .factories import all_group_id, create_task, create_task_group, create_user_group, get_row
 
@@ -320,21 +320,33 @@ def test_submitted_jobs_block_within_their_range(app, client, alice):
     assert (response.status_code, response.json) == (422, message)
 
 
-def test_collected_groups_use_the_lifecycle_hooks(app, client, alice):
-    """Background work is not available yet: the activity fails visibly, nothing changes."""
+def wait_for_activity(client, headers, activity_id: int, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        activity = client.get(f"/api/v2/task-group/activity/{activity_id}/", headers=headers).json
+        if activity["status"] not in ("pending", "ongoing"):
+            return activity
+        time.sleep(0.1)
+    raise AssertionError(f"activity {activity_id} still running after {timeout}s")
+
+
+def test_collected_groups_run_the_background_procedures(app, client, alice):
+    """Without an environment on disk, deactivation and reactivation fail and say why."""
     alice_id, headers = alice
     group_id = create_task_group(app, alice_id, origin="pypi", pkg_name="pkg", version="1.0.0")
     response = client.post(f"/api/v2/task-group/{group_id}/deactivate/", headers=headers)
     assert response.status_code == 202
-    activity = response.json
-    assert (activity["action"], activity["status"], activity["version"]) == ("deactivate", "failed", "1.0.0")
-    assert activity["log"].startswith(DEACTIVATION_NOT_AVAILABLE)
+    assert (response.json["action"], response.json["status"], response.json["version"]) == (
+        "deactivate",
+        "pending",
+        "1.0.0",
+    )
+    activity = wait_for_activity(client, headers, response.json["id"])
+    assert activity["status"] == "failed"
+    assert "does not exist" in activity["log"]
     assert activity["timestamp_ended"] is not None
-    assert get_row(app, TaskGroupV2, group_id)["active"] is True
+    assert get_row(app, TaskGroupV2, group_id)["active"] is False
 
-    with app.app_context():
-        db.session.get(TaskGroupV2, group_id).active = False
-        db.session.commit()
     response = client.post(f"/api/v2/task-group/{group_id}/reactivate/", headers=headers)
     assert (response.status_code, response.json) == (
         422,
@@ -344,10 +356,9 @@ def test_collected_groups_use_the_lifecycle_hooks(app, client, alice):
         db.session.get(TaskGroupV2, group_id).pip_freeze = "pkg==1.0.0"
         db.session.commit()
     response = client.post(f"/api/v2/task-group/{group_id}/reactivate/", headers=headers)
-    assert response.status_code == 202
-    activity = response.json
-    assert (activity["action"], activity["status"]) == ("reactivate", "failed")
-    assert activity["log"].startswith(REACTIVATION_NOT_AVAILABLE)
+    assert (response.status_code, response.json["action"], response.json["status"]) == (202, "reactivate", "pending")
+    activity = wait_for_activity(client, headers, response.json["id"])
+    assert activity["status"] == "failed"
     assert get_row(app, TaskGroupV2, group_id)["active"] is False
 
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import DateTime, ForeignKey
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fractal_server.db import JSONDocument, db, utc_now
@@ -11,6 +11,17 @@ class TaskGroupV2(db.Model):
     """A collected package (or a custom group of tasks) and its environment."""
 
     __tablename__ = "taskgroupv2"
+    __table_args__ = (
+        # Two task groups never share an environment folder, even when two
+        # collections of the same package are requested at the same moment.
+        Index(
+            "ix_taskgroupv2_path_unique",
+            "path",
+            unique=True,
+            postgresql_where=text("path IS NOT NULL"),
+            sqlite_where=text("path IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_oauth.id"), index=True)
@@ -26,8 +37,9 @@ class TaskGroupV2(db.Model):
     wheel_path: Mapped[Optional[str]]
     pip_extras: Mapped[Optional[str]]
     pinned_package_versions: Mapped[dict] = mapped_column(
-        JSONDocument, default=dict, server_default="{}"
+        JSON, default=dict, server_default="{}"
     )
+    """Plain JSON, not JSONB: pins are checked and installed in the order given."""
     pip_freeze: Mapped[Optional[str]]
     venv_size_in_kB: Mapped[Optional[int]]
     venv_file_number: Mapped[Optional[int]]
@@ -93,3 +105,6 @@ class TaskGroupActivityV2(db.Model):
     status: Mapped[str]
     action: Mapped[str]
     log: Mapped[Optional[str]]
+    process_id: Mapped[Optional[str]]
+    """The server process running the background work (`host:pid:start`), so that
+    the work of a process that died can be failed instead of staying pending."""

@@ -1,0 +1,1 @@
+"""Task collection: pip and custom collectors, task-group lifecycle."""

@@ -1,0 +1,159 @@
+"""Helpers of the task-collection tests: wheels, polling, a fake package index."""
+import base64
+import hashlib
+import json
+import shutil
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Optional
+
+from fractal_server.auth.accounts import create_user, ensure_default_group
+from fractal_server.auth.tokens import issue_token
+from fractal_server.db import db
+
+MOCK_PACKAGE = Path(__file__).parents[1] / "mock_tasks"
+MOCK_MANIFEST = MOCK_PACKAGE / "fractal_tasks_mock" / "__FRACTAL_MANIFEST__.json"
+FINAL = ("OK", "failed")
+
+
+def mock_manifest() -> dict:
+    return json.loads(MOCK_MANIFEST.read_text())
+
+
+def reset_database(app) -> None:
+    """Empty every table (ids start at 1 again) and recreate the group `All`."""
+    with app.app_context():
+        tables = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
+        db.session.execute(db.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.session.commit()
+        ensure_default_group()
+
+
+def new_user(app, email: str, **flags) -> tuple[int, dict]:
+    """A user and its bearer-token headers."""
+    with app.app_context():
+        user = create_user(email, "password", **flags)
+        return user.id, {"Authorization": f"Bearer {issue_token(user, 3600)}"}
+
+
+def empty_folder(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for child in path.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def wait_for_activity(
+    client, headers, activity_id: int, timeout: float = 600, history: Optional[list] = None, interval: float = 1.0
+) -> dict:
+    """Poll the activity until it is OK or failed; `history` receives every answer seen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/api/v2/task-group/activity/{activity_id}/", headers=headers)
+        assert response.status_code == 200, response.json
+        if history is not None:
+            history.append(response.json)
+        if response.json["status"] in FINAL:
+            return response.json
+        time.sleep(interval)
+    raise AssertionError(f"activity {activity_id} not finished after {timeout}s")
+
+
+def build_wheel(
+    folder: Path,
+    distribution: str,
+    version: str,
+    files: dict[str, str],
+    requires: tuple[str, ...] = (),
+    extras: dict[str, tuple[str, ...]] = {},
+) -> Path:
+    """A pure-Python wheel with the given files (paths relative to site-packages)."""
+    dist_info = f"{distribution}-{version}.dist-info"
+    metadata = ["Metadata-Version: 2.1", f"Name: {distribution}", f"Version: {version}"]
+    metadata += [f"Requires-Dist: {requirement}" for requirement in requires]
+    for extra, requirements in extras.items():
+        metadata.append(f"Provides-Extra: {extra}")
+        metadata += [f'Requires-Dist: {requirement} ; extra == "{extra}"' for requirement in requirements]
+    contents = {
+        **files,
+        f"{dist_info}/METADATA": "\n".join(metadata) + "\n",
+        f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: fractal-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for name, text in contents.items():
+        data = text.encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    contents[f"{dist_info}/RECORD"] = "\n".join(record) + "\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{distribution}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in contents.items():
+            archive.writestr(name, text)
+    return path
+
+
+def task_package_files(module: str, manifest: Optional[dict], scripts: tuple[str, ...] = ("task.py",)) -> dict[str, str]:
+    """The files of a tiny task package: `<module>/__init__.py`, scripts and the manifest."""
+    files = {f"{module}/__init__.py": "", **{f"{module}/{script}": "print('hello')\n" for script in scripts}}
+    if manifest is not None:
+        files[f"{module}/__FRACTAL_MANIFEST__.json"] = json.dumps(manifest)
+    return files
+
+
+def one_task_manifest(executable: str = "task.py", **changes) -> dict:
+    return {
+        "manifest_version": "2",
+        "task_list": [{"name": "task", "executable_non_parallel": executable}],
+        **changes,
+    }
+
+
+class FakeIndex:
+    """A local stand-in for the package index's JSON API (`<url>/<package>/json`).
+
+    `documents` maps package names (as requested) to the JSON answered; other
+    names get a 404; `requested` lists the paths asked for.
+    """
+
+    def __init__(self, documents: dict[str, object]):
+        self.documents = documents
+        self.requested: list[str] = []
+        index = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                index.requested.append(self.path)
+                package = self.path.removeprefix("/pypi/").removesuffix("/json")
+                if package not in index.documents:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                document = index.documents[package]
+                body = document if isinstance(document, bytes) else json.dumps(document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/pypi"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FakeIndex":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def index_document(latest: str, releases: list[str]) -> dict:
+    return {"info": {"version": latest}, "releases": {release: [] for release in releases}}
