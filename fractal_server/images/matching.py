@@ -15,11 +15,13 @@ equal numbers. Other values match only themselves. The one remaining
 difference with Python: numbers are compared as exact decimals, so an integer
 beyond 2**53 does not equal the float nearest to it.
 
-On PostgreSQL a condition is a `jsonb` containment (`@>`), which the GIN
-indexes of `ImageV2.attributes` and `ImageV2.types` can serve. A caller that
-knows an ordered scan is cheaper asks for `indexable=False`: the same test is
-then written as the function `jsonb_contains()`, which no index can serve. On
-SQLite (development only) the conditions read the documents with `json_each`.
+On PostgreSQL a condition is a `jsonb` containment (`@>`). Written with the
+operator, next to a containment test on the dataset id, the three-column GIN
+index of `ImageV2` serves it and finds only that dataset's matching rows; a
+caller that knows an ordered scan of the dataset is cheaper asks for the
+plain form instead, the function `jsonb_contains()`, which no index serves. A false type
+filter ("missing or false") is never indexable. On SQLite (development only)
+the conditions read the documents with `json_each`.
 """
 import json
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from sqlalchemy import Boolean, and_, exists, func, literal, not_, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
-from fractal_server.db.models.projects import ImageV2
+from fractal_server.db.models.projects import ImageV2, dataset_as_json
 
 
 @dataclass(frozen=True)
@@ -77,22 +79,35 @@ def equal_values(value: Any) -> list[Any]:
     return list(found.values())
 
 
+def indexable(conditions: list[Condition]) -> bool:
+    """Whether the GIN index can narrow the search (false types cannot)."""
+    return any(condition.kind == "attributes" or condition.value for condition in conditions)
+
+
 def sql_conditions(
-    conditions: list[Condition], dialect: str, indexable: bool = True
+    conditions: list[Condition], dialect: str, indexed_dataset: Optional[int] = None
 ) -> list[ColumnElement]:
-    """WHERE clauses on `ImageV2` for `conditions` (see the module docstring)."""
-    if dialect == "postgresql":
-        return _postgresql(conditions, indexable)
-    return [_sqlite(condition) for condition in conditions]
+    """WHERE clauses on `ImageV2` for `conditions` (see the module docstring).
 
+    With `indexed_dataset`, the PostgreSQL clauses are containment tests that
+    the GIN index serves, including one on that dataset id; without, they are
+    function calls that no index can serve.
+    """
+    if dialect != "postgresql":
+        return [_sqlite(condition) for condition in conditions]
+    if indexed_dataset is None:
+        def contains(column, document: dict) -> ColumnElement:
+            return func.jsonb_contains(column, literal(document, JSONB), type_=Boolean)
 
-def _postgresql(conditions: list[Condition], indexable: bool) -> list[ColumnElement]:
+        return _postgresql(conditions, contains)
+
     def contains(column, document: dict) -> ColumnElement:
-        document = literal(document, JSONB)
-        if indexable:
-            return column.op("@>", is_comparison=True)(document)
-        return func.jsonb_contains(column, document, type_=Boolean)
+        return column.op("@>", is_comparison=True)(literal(document, JSONB))
 
+    return [contains(dataset_as_json(), indexed_dataset), *_postgresql(conditions, contains)]
+
+
+def _postgresql(conditions: list[Condition], contains) -> list[ColumnElement]:
     clauses = []
     # Conditions with a single possible JSON value share one containment test.
     single_attributes, true_types = {}, {}
@@ -101,7 +116,7 @@ def _postgresql(conditions: list[Condition], indexable: bool) -> list[ColumnElem
             if condition.value:
                 true_types[condition.key] = True
             else:
-                clauses.append(not_(contains(ImageV2.types, {condition.key: True})))
+                clauses.append(not_(func.jsonb_contains(ImageV2.types, literal({condition.key: True}, JSONB))))
             continue
         values = _jsonb_distinct(equal_values(condition.value))
         if len(values) == 1:
@@ -109,7 +124,7 @@ def _postgresql(conditions: list[Condition], indexable: bool) -> list[ColumnElem
                 clauses.append(literal(False))
             single_attributes[condition.key] = values[0]
         else:
-            clauses.append(or_(*(contains(ImageV2.attributes, {condition.key: v}) for v in values)))
+            clauses.append(or_(*(contains(ImageV2.attributes, {condition.key: value}) for value in values)))
     if single_attributes:
         clauses.insert(0, contains(ImageV2.attributes, single_attributes))
     if true_types:

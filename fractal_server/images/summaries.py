@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from typing import Any, Iterable
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, func, literal, null, select, tuple_, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fractal_server.db import db
@@ -96,26 +96,21 @@ def _delete_rows(model, dataset_id: int, identity: tuple, keys: list[tuple]) -> 
 # Reading ---------------------------------------------------------------------
 
 
-def attribute_values(dataset: DatasetV2) -> dict[str, list[Any]]:
-    """For every attribute key, its distinct values (Python equality)."""
-    rows = db.session.execute(
-        select(ImageAttributeCount.key, ImageAttributeCount.value)
-        .where(ImageAttributeCount.dataset_id == dataset.id)
-        .order_by(ImageAttributeCount.id)
-    )
-    return distinct_by_key((key, json.loads(value)) for key, value in rows)
+def read(dataset: DatasetV2) -> tuple[dict[str, list[Any]], list[str]]:
+    """`(attribute key -> distinct values, type keys)` of a whole dataset.
 
-
-def type_keys(dataset: DatasetV2) -> list[str]:
-    """The type keys that some image has (whatever the value)."""
-    return list(
-        db.session.scalars(
-            select(ImageTypeCount.key)
-            .where(ImageTypeCount.dataset_id == dataset.id)
-            .distinct()
-            .order_by(ImageTypeCount.key)
-        )
+    Attribute values are collapsed by Python equality, keeping the one
+    recorded first; type keys are listed whatever their value.
+    """
+    attributes = select(
+        ImageAttributeCount.key, ImageAttributeCount.value, ImageAttributeCount.id.label("rank")
+    ).where(ImageAttributeCount.dataset_id == dataset.id)
+    types = select(ImageTypeCount.key, null().label("value"), literal(0).label("rank")).where(
+        ImageTypeCount.dataset_id == dataset.id
     )
+    rows = db.session.execute(union_all(attributes, types).order_by("rank", "key")).all()
+    values = distinct_by_key((key, json.loads(value)) for key, value, _ in rows if value is not None)
+    return values, sorted({key for key, value, _ in rows if value is None})
 
 
 def count_matching(dataset: DatasetV2, condition: Condition) -> int:

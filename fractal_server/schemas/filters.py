@@ -5,6 +5,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from fractal_server.schemas.validators import UrlStr, clean_keys
 
+
 def _scalar_attributes(values: dict[str, Any], owner: str, allow_null: bool) -> dict[str, Any]:
     for key, value in values.items():
         if value is None and allow_null:
@@ -39,6 +40,8 @@ class Filters(BaseModel):
 
 
 class SingleImage(BaseModel):
+    """An image as clients send it (unknown keys ignored); urls are normalised."""
+
     zarr_url: UrlStr
     origin: Optional[UrlStr] = None
     attributes: Annotated[dict[str, Any], AfterValidator(_image_attributes)] = {}
@@ -46,14 +49,9 @@ class SingleImage(BaseModel):
 
 
 class SingleImageUpdate(BaseModel):
+    """`attributes`/`types`, when given and not null, replace the image's maps."""
+
     zarr_url: UrlStr
     attributes: Optional[Annotated[dict[str, Any], AfterValidator(_image_attributes)]] = None
     types: Optional[TypesDict] = None
-
-
-def filters_not_null(value):
-    """For `mode="before"` validators: an explicit null is an error."""
-    if value is None:
-        raise ValueError("Filters cannot be None")
-    return value
 

@@ -113,8 +113,10 @@ def test_dataset_access_errors(client, alice, bob):
         method = "GET" if url.endswith("dataset/") else "POST"
         response = client.open(url, method=method, headers=alice_headers, json={"name": "x", "zarr_dir": "/z"})
         assert (response.status_code, response.json) == (404, {"detail": "Project not found"})
-    response = client.post(datasets_url(project), json={"name": "x", "zarr_dir": "/z"}, headers=bob_headers)
-    assert (response.status_code, response.json) == (403, {"detail": f"Not allowed on project {project}"})
+    for method, url in [("POST", datasets_url(project)), ("GET", datasets_url(project)),
+                        ("POST", datasets_url(project) + "import/")]:
+        response = client.open(url, method=method, json={"name": "x", "zarr_dir": "/z"}, headers=bob_headers)
+        assert (response.status_code, response.json) == (403, {"detail": f"Not allowed on project {project}"})
 
 
 def test_anonymous_requests_are_unauthorized(client, alice):

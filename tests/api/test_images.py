@@ -96,7 +96,7 @@ def test_add_image(client, setup):
     response = post_image(client, setup, "/zarr/a/", origin="/raw//a", attributes={" well ": "A01"},
                           types={"is_3D": "yes"}, unknown="ignored")
     assert response.status_code == 201
-    assert response.data == b""
+    assert (response.data, response.content_type) == (b"", None)
     page = query(client, setup)
     assert page["images"] == [image("/zarr/a", {"well": "A01"}, {"is_3D": True}, origin="/raw/a")]
     assert post_image(client, setup, "/zarr/b").status_code == 201
@@ -589,3 +589,90 @@ def test_store_apply_changes(app, client, setup):
     with app.app_context():
         assert store.get_image(dataset_id, "/zarr/a")["attributes"] == {"n": 1}
         assert type(store.get_image(dataset_id, "/zarr/a")["attributes"]["n"]) is int
+
+
+# --- SQLite (development mode) ----------------------------------------------------------
+
+
+def test_sqlite_development_database(tmp_path):
+    """The same semantics on SQLite, where filters use `json_each` (and the migrations run)."""
+    from fractal_server.app import create_app
+    from fractal_server.auth.accounts import create_user, ensure_default_group
+    from fractal_server.auth.tokens import issue_token
+    from fractal_server.db.setup import upgrade_schema
+
+    environ = {"FRACTAL_TASKS_DIR": str(tmp_path / "tasks"), "FRACTAL_RUNNER_WORKING_BASE_DIR": str(tmp_path / "jobs")}
+    app = create_app(dev=True, data_dir=tmp_path, environ=environ)
+    upgrade_schema(app)
+    with app.app_context():
+        ensure_default_group()
+        headers = {"Authorization": f"Bearer {issue_token(create_user('dev@example.org', 'pw'), 3600)}"}
+    client = app.test_client()
+    project = create_project(client, headers)
+    setup = (headers, project, create_dataset(client, headers, project)["id"])
+    values = [1, 1.0, True, "1", 2, False, 0, "x"]
+    images = [image(f"/zarr/{i}", {"v": v, 'odd."key': i % 2}, {"t": i % 3 == 0}) for i, v in enumerate(values)]
+    for img in images:
+        assert post_image(client, setup, **img).status_code == 201
+    for filters in [{"attributes": {"v": v}} for v in values + [None, 3]] + [
+        {"types": {"t": False}},
+        {"types": {"t": True}, "attributes": {'odd."key': 1}},
+        {"types": {"missing": False}, "attributes": {'odd."key': True}},
+    ]:
+        expected = [img for img in images if matches(img, filters)]
+        for page_number in (1, 2, 3):
+            page = query(client, setup, {"filters": filters}, page=page_number, page_size=2)
+            start = (min(page_number, max(1, math.ceil(len(expected) / 2))) - 1) * 2
+            assert page["total_count"] == len(expected), filters
+            assert page["images"] == expected[start : start + 2], (filters, page_number)
+    page = query(client, setup, page=3, page_size=3)
+    assert urls(page) == [img["zarr_url"] for img in images[6:]]
+    assert same_values(page["attributes"], reference_summary(images)[0])
+    headers, project, dataset = setup
+    client.patch(dataset_url(project, dataset), json={"filters": {"types": {"t": True}}}, headers=headers)
+    page = query(client, setup, use_dataset_filters="true")
+    selected = [img for img in images if img["types"]["t"]]
+    assert page["images"] == selected
+    assert same_values(page["attributes"], reference_summary(selected)[0])
+    assert page["types"] == ["t"]
+    response = client.patch(images_url(project, dataset), json={"zarr_url": "/zarr/0", "attributes": {}}, headers=headers)
+    assert response.status_code == 200
+    assert client.delete(images_url(project, dataset) + "?zarr_url=/zarr/1", headers=headers).status_code == 204
+    remaining = [{**images[0], "attributes": {}}] + images[2:]
+    assert same_values(query(client, setup)["attributes"], reference_summary(remaining)[0])
+    assert client.delete(f"/api/v2/project/{project}/", headers=headers).status_code == 204
+    with app.app_context():
+        assert db.session.scalars(select(ImageAttributeCount.id)).all() == []
+
+
+def test_store_duplicate_insert_is_an_integrity_error(app, client, setup):
+    from sqlalchemy.exc import IntegrityError
+
+    _, _, dataset_id = setup
+    with app.app_context():
+        store.add_image(dataset_id, image("/zarr/a"))
+        db.session.commit()
+        for count in (1, 150):  # INSERT, then COPY
+            with pytest.raises(IntegrityError):
+                store.add_images(dataset_id, [image(f"/zarr/b{i}") for i in range(count)] + [image("/zarr/a")])
+            db.session.rollback()
+        assert store.all_images(dataset_id) == [image("/zarr/a")]
+        assert store.count(dataset_id) == 1
+        many = [image(f"/zarr/c{i}", {"i": i % 7}, {"t": i % 2 == 0}) for i in range(150)]
+        assert store.add_images(dataset_id, many) == 150  # through COPY
+        db.session.commit()
+        assert store.all_images(dataset_id) == [image("/zarr/a")] + many
+        assert store.query_page(dataset_id, filters=[{"attributes": {"i": 3}}]).total == 21
+        assert sorted(store.summary(dataset_id).attributes["i"]) == list(range(7))
+
+
+def test_add_image_race_is_a_duplicate_error(client, setup, monkeypatch):
+    """An image added between the duplicate check and the insert: same 422."""
+    assert post_image(client, setup, "/zarr/a").status_code == 201
+    monkeypatch.setattr(store, "get_image", lambda *args: None)
+    response = post_image(client, setup, "/zarr/a")
+    assert (response.status_code, response.json) == (
+        422, {"detail": [f"Image with zarr_url '/zarr/a' already in DatasetV2 {setup[2]}"]}
+    )
+    monkeypatch.undo()
+    assert query(client, setup)["total_count"] == 1

@@ -19,6 +19,7 @@ from fractal_server.schemas.datasets import (
     DatasetRead,
     DatasetUpdate,
 )
+from fractal_server.schemas.filters import Filters
 from fractal_server.schemas.validators import normalize_url
 from fractal_server.slugs import slugify
 
@@ -122,7 +123,7 @@ def export_dataset(user: User, project_id: int, dataset_id: int):
         "name": dataset.name,
         "zarr_dir": dataset.zarr_dir,
         "images": list(store.iter_images(dataset)),
-        "filters": dataset.filters,
+        "filters": Filters.model_validate(dataset.filters).model_dump(),
     }
     # Stored images are valid already: skip re-validating a list of any size.
     return Response(json.dumps(exported), status=200, mimetype="application/json")

@@ -1,5 +1,6 @@
 """`/api/v2`: the image list of a dataset (stored through `fractal_server.images.store`)."""
 from flask import Blueprint
+from sqlalchemy.exc import IntegrityError
 
 from fractal_server.api.v2.access import get_dataset
 from fractal_server.auth.current_user import Access
@@ -35,10 +36,15 @@ def add_image(user: User, project_id: int, dataset_id: int, body: SingleImage):
         raise ApiError(422, f"Cannot create image with zarr_url which is not relative to {zarr_dir}.")
     if zarr_url == zarr_dir:
         raise ApiError(422, f"`SingleImage.zarr_url` cannot be equal to `Dataset.zarr_dir`: {zarr_dir}")
+    duplicate = ApiError(422, [f"Image with zarr_url '{zarr_url}' already in DatasetV2 {dataset_id}"])
     if store.get_image(dataset, zarr_url) is not None:
-        raise ApiError(422, [f"Image with zarr_url '{zarr_url}' already in DatasetV2 {dataset_id}"])
-    store.add_image(dataset, body.model_dump())
-    db.session.commit()
+        raise duplicate
+    try:
+        store.add_image(dataset, body.model_dump())
+        db.session.commit()
+    except IntegrityError:  # added by a concurrent request since the check
+        db.session.rollback()
+        raise duplicate from None
     return NO_BODY
 
 
@@ -63,14 +69,15 @@ def query_images(user: User, project_id: int, dataset_id: int, query: ImageQuery
         page=query.page,
         page_size=query.page_size,
     )
-    return ImagePage(
-        total_count=page.total,
-        page_size=page.page_size,
-        current_page=page.page,
-        attributes=summary.attributes,
-        types=summary.types,
-        images=page.images,
-    )
+    # A dict, not an `ImagePage`: the response model validates it only once.
+    return {
+        "total_count": page.total,
+        "page_size": page.page_size,
+        "current_page": page.page,
+        "attributes": summary.attributes,
+        "types": summary.types,
+        "images": page.images,
+    }
 
 
 @endpoint(blueprint, "PATCH", IMAGES, access=Access.ACTIVE, body=SingleImageUpdate, response=ImageRead)

@@ -1,7 +1,8 @@
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import DateTime, ForeignKey, Index, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Text, UniqueConstraint, cast
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fractal_server.db import JSONDocument, db, utc_now
@@ -57,27 +58,14 @@ class ImageV2(db.Model):
 
     The list order of a dataset's images is the order of `id` (hence the
     `(dataset_id, id)` index). Attributes and types are JSON documents (JSONB
-    on PostgreSQL, with a GIN index so that filters run in the database).
-    Rows are written only through `fractal_server.images.store`, which keeps
-    the summary tables below in step.
+    on PostgreSQL). Rows are written only through `fractal_server.images.store`,
+    which keeps the summary tables below in step.
     """
 
     __tablename__ = "imagev2"
     __table_args__ = (
         UniqueConstraint("dataset_id", "zarr_url"),
         Index("ix_imagev2_dataset_id_id", "dataset_id", "id"),
-        Index(
-            "ix_imagev2_attributes_gin",
-            "attributes",
-            postgresql_using="gin",
-            postgresql_ops={"attributes": "jsonb_path_ops"},
-        ),
-        Index(
-            "ix_imagev2_types_gin",
-            "types",
-            postgresql_using="gin",
-            postgresql_ops={"types": "jsonb_path_ops"},
-        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,6 +74,28 @@ class ImageV2(db.Model):
     origin: Mapped[Optional[str]]
     attributes: Mapped[dict] = mapped_column(JSONDocument, default=dict)
     types: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+
+
+def dataset_as_json():
+    """`dataset_id` as a JSON number: the first column of the GIN index below."""
+    return cast(cast(ImageV2.dataset_id, Text), JSONB)
+
+
+# On PostgreSQL, one GIN index (`jsonb_path_ops`) over the dataset id (as JSON),
+# the attributes and the types: a query with containment tests (`@>`) on the
+# three finds the matching images of one dataset without touching the rows of
+# other datasets. `fastupdate` is off: queries never scan a pending list.
+ImageV2.__table__.append_constraint(
+    Index(
+        "ix_imagev2_gin",
+        dataset_as_json().label("dataset"),
+        "attributes",
+        "types",
+        postgresql_using="gin",
+        postgresql_ops={"dataset": "jsonb_path_ops", "attributes": "jsonb_path_ops", "types": "jsonb_path_ops"},
+        postgresql_with={"fastupdate": "off"},
+    ).ddl_if(dialect="postgresql")
+)
 
 
 class ImageAttributeCount(db.Model):
