@@ -4,6 +4,8 @@ import os
 import re
 import signal
 import sqlite3
+import sys
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -232,3 +234,22 @@ def test_openapi_writes_the_document(postgres_db, workdir, env):
     document = json.loads((workdir / "out.json").read_text())
     assert "openapi" in document
     assert "/api/alive/" in document["paths"]
+
+
+def test_demo_runs_a_workflow_on_the_embedded_default(tmp_path, workdir, start):
+    """The README's demo: log in, collect the example tasks, run a workflow (SQLite)."""
+    data_dir = tmp_path / "data"
+    server = start(str(BIN / "fractalctl"), "start", "--dev", "--port", "{port}", "--data-dir", str(data_dir))
+    server.wait_alive()
+    demo = Path(__file__).parents[2] / "scripts" / "demo.py"
+    result = run(
+        [sys.executable, str(demo), "--url", server.url, "--data-dir", str(data_dir)],
+        env={},
+        cwd=workdir,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr + server.log()
+    assert "Job 1 ended: done" in result.stdout
+    assert "now has 8 images" in result.stdout
+    assert (data_dir / "fractal_server.sqlite").exists()
+    assert list((data_dir / "jobs").glob("proj_v2_*_job_0000001_*.zip"))
