@@ -15,7 +15,7 @@ def read_arguments() -> tuple[dict, str]:
     options = parser.parse_args()
     with open(options.args_json) as handle:
         arguments = json.load(handle)
-    print(f"arguments: {json.dumps(arguments, sort_keys=True)}")
+    print(f"arguments: {json.dumps(arguments, sort_keys=True)}", flush=True)
     return arguments, options.out_json
 
 
@@ -29,7 +29,7 @@ def behave(arguments: dict, zarr_url: str = "") -> None:
     after printing to stderr; `kill_self`: die from SIGKILL.
     """
     if arguments.get("noise_bytes"):
-        print(base64.b64encode(os.urandom(int(arguments["noise_bytes"]))).decode())
+        print(base64.b64encode(os.urandom(int(arguments["noise_bytes"]))).decode(), flush=True)
     if arguments.get("print_times"):
         print(f"start={time.time()}", flush=True)
     gate = arguments.get("wait_for_file")
