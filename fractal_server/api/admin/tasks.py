@@ -2,6 +2,7 @@
 from flask import Blueprint
 from sqlalchemy import func, select
 
+from fractal_server.api.v2.tasks import filter_by_catalog
 from fractal_server.auth.current_user import Access
 from fractal_server.db import db
 from fractal_server.db.models import LinkUserProjectV2, TaskV2, User, WorkflowTaskV2, WorkflowV2
@@ -37,13 +38,7 @@ def _filtered(statement, query: AdminTaskListQuery):
         statement = statement.where(TaskV2.version == query.version)
     if query.name is not None:
         statement = statement.where(TaskV2.name.icontains(query.name, autoescape=True))
-    if query.category is not None:
-        statement = statement.where(func.lower(TaskV2.category) == query.category.lower())
-    if query.modality is not None:
-        statement = statement.where(func.lower(TaskV2.modality) == query.modality.lower())
-    if query.author is not None:
-        statement = statement.where(TaskV2.authors.icontains(query.author, autoescape=True))
-    return statement
+    return filter_by_catalog(statement, query.category, query.modality, query.author)
 
 
 def _relationships(task_id: int) -> list[TaskRelationship]:

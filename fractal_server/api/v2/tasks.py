@@ -3,6 +3,8 @@
 A task created here gets its own task group of origin `other`; tasks are
 deleted only together with their task group.
 """
+from typing import Optional
+
 from flask import Blueprint
 from sqlalchemy import func, select
 
@@ -25,17 +27,23 @@ from fractal_server.schemas.tasks import (
 blueprint = Blueprint("v2_tasks", __name__, url_prefix="/api/v2")
 
 
+def filter_by_catalog(statement, category: Optional[str], modality: Optional[str], author: Optional[str]):
+    """Category and modality: case-insensitive equality; author: case-insensitive substring."""
+    if category is not None:
+        statement = statement.where(func.lower(TaskV2.category) == category.lower())
+    if modality is not None:
+        statement = statement.where(func.lower(TaskV2.modality) == modality.lower())
+    if author is not None:
+        statement = statement.where(TaskV2.authors.icontains(author, autoescape=True))
+    return statement
+
+
 @endpoint(blueprint, "GET", "/task/", access=Access.ACTIVE, query=TaskListQuery, response=list[TaskRead])
 def list_tasks(user: User, query: TaskListQuery):
     """Tasks of the task groups the user can read, active or not."""
     readable_ids = readable_task_groups_query(user).with_only_columns(TaskGroupV2.id).order_by(None)
     statement = select(TaskV2).where(TaskV2.taskgroupv2_id.in_(readable_ids))
-    if query.category is not None:
-        statement = statement.where(func.lower(TaskV2.category) == query.category.lower())
-    if query.modality is not None:
-        statement = statement.where(func.lower(TaskV2.modality) == query.modality.lower())
-    if query.author is not None:
-        statement = statement.where(TaskV2.authors.icontains(query.author, autoescape=True))
+    statement = filter_by_catalog(statement, query.category, query.modality, query.author)
     tasks = [TaskRead.model_validate(t, from_attributes=True) for t in db.session.scalars(statement.order_by(TaskV2.id))]
     return tasks if query.args_schema else [without_args_schemas(t) for t in tasks]
 
