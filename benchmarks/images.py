@@ -20,36 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-import requests
+from api_session import Api
 
 PAGE_SIZE = 100
 ROWS, COLUMNS = "ABCDEFGH", 12  # a 96-well plate
-
-
-class Api:
-    """A session that logs in again when its (short-lived) token expires."""
-
-    def __init__(self, base_url: str, user: str, password: str):
-        self.base_url = base_url.rstrip("/")
-        self.user, self.password = user, password
-        self.session = requests.Session()
-        self.login()
-
-    def login(self) -> None:
-        response = self.session.post(
-            f"{self.base_url}/auth/token/login/", data={"username": self.user, "password": self.password}
-        )
-        response.raise_for_status()
-        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-
-    def call(self, method: str, path: str, expect: int, **kwargs) -> requests.Response:
-        response = self.session.request(method, self.base_url + path, **kwargs)
-        if response.status_code == 401:
-            self.login()
-            response = self.session.request(method, self.base_url + path, **kwargs)
-        if response.status_code != expect:
-            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
-        return response
 
 
 def make_images(zarr_dir: str, count: int) -> list[dict]:
