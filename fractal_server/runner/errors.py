@@ -17,13 +17,15 @@ class JobExecutionError(RuntimeError):
 
     Two flavours, as in the job report (runner-v2.md section 7): `info` is
     what the backend learnt about a call that did not complete (killed by a
-    signal, stopped; reported in an `ADDITIONAL INFO` section), while a plain
+    signal, stopped; reported in an `ADDITIONAL INFO` section, after the
+    backend's `sections` such as `COMMAND`, `STDOUT`, `STDERR`), while a plain
     message (a rule of the core was broken) is reported as it is.
     """
 
-    def __init__(self, message: str = "", *, info: Optional[str] = None):
+    def __init__(self, message: str = "", *, info: Optional[str] = None, sections: tuple[tuple[str, str], ...] = ()):
         super().__init__(message or info or "")
         self.info = info
+        self.sections = sections
 
 
 def failure_report(error: BaseException, job_id: int) -> str:
@@ -33,7 +35,10 @@ def failure_report(error: BaseException, job_id: int) -> str:
             f"TRACEBACK:\n{error}"
         )
     if isinstance(error, JobExecutionError):
-        content = f"ADDITIONAL INFO:\n{error.info}\n\n" if error.info else str(error)
+        content = "".join(f"{title}:\n{text}\n\n" for title, text in error.sections)
+        if error.info:
+            content += f"ADDITIONAL INFO:\n{error.info}\n\n"
+        content = content or str(error)
         return f"JOB ERROR in Fractal job {job_id}:\nTRACEBACK:\nJobExecutionError\n\n{content}"
     trace = "".join(traceback.format_exception(error))
     return f"UNKNOWN ERROR in Fractal job {job_id}\nTRACEBACK:\n{trace}"

@@ -1,58 +1,55 @@
-"""Running one job from start to end (`runner-v2.md` sections 2 and 7)."""
+"""Running one job from start to end (`runner-v2.md` sections 2 and 7), or from where another process left it."""
+import json
 import logging
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from flask import Flask
+from sqlalchemy import select
 
 from fractal_server import __version__
 from fractal_server.db import db, utc_now
-from fractal_server.db.models import DatasetV2, JobV2, WorkflowV2
+from fractal_server.db.models import DatasetV2, JobV2, User, WorkflowV2
 from fractal_server.images import store
 from fractal_server.logging_setup import LOG_FORMAT
 from fractal_server.runner.archive import archive_job_folder
-from fractal_server.runner.backend import JobContext, JobRunner, RunnerBackend
+from fractal_server.runner.backend import JobContext, RunnerBackend
+from fractal_server.runner.control import JobControl
 from fractal_server.runner.dataset_state import DatasetState
 from fractal_server.runner.errors import failed_order, failure_report
-from fractal_server.runner.workflow import WorkflowRun, WorkflowTaskSpec
+from fractal_server.runner.phases import Detached, PhaseRunner, record_runner_state
+from fractal_server.runner.workflow import SNAPSHOT_FILES, START_STATE_FILE, WorkflowRun, WorkflowTaskSpec
+from fractal_server.schemas.users import UserSettingsRead
 
 logger = logging.getLogger("fractal_server.runner")
 
 WORKFLOW_LOG = "workflow.log"
 
 
-@dataclass
-class RunningJob:
-    """A job being run by this process; the executor watches it."""
+def run_job(app: Flask, backend: RunnerBackend, control: JobControl) -> bool:
+    """Run the job and record how it ended; never raises.
 
-    job_id: int
-    working_dir: Path
-    runner: Optional[JobRunner] = None
-    stop_requested: threading.Event = field(default_factory=threading.Event)
-
-
-def run_job(app: Flask, backend: RunnerBackend, running: RunningJob) -> None:
-    """Run the job and record how it ended; never raises."""
+    Returns True when this process let go of the job (see `JobControl.request_detach`).
+    """
     with app.app_context():
         try:
-            _run_job(app, backend, running)
+            return _run_job(app, backend, control)
         except Exception:
-            logger.exception("Unexpected error while running job %s", running.job_id)
+            logger.exception("Unexpected error while running job %s", control.job_id)
             db.session.rollback()
-            job = db.session.get(JobV2, running.job_id)
+            job = db.session.get(JobV2, control.job_id)
             if job is not None and job.status == "submitted":
                 _finish(job, "failed", "UNKNOWN ERROR: the server could not run the job; see its logs.")
+            return False
         finally:
             db.session.remove()
 
 
-def _run_job(app: Flask, backend: RunnerBackend, running: RunningJob) -> None:
-    job = db.session.get(JobV2, running.job_id)
+def _run_job(app: Flask, backend: RunnerBackend, control: JobControl) -> bool:
+    job = db.session.get(JobV2, control.job_id)
     if job is None:
-        logger.warning("Job %s disappeared before it could start", running.job_id)
-        return
+        logger.warning("Job %s disappeared before it could start", control.job_id)
+        return False
     dataset = db.session.get(DatasetV2, job.dataset_id) if job.dataset_id else None
     workflow = db.session.get(WorkflowV2, job.workflow_id) if job.workflow_id else None
     problems = ""
@@ -62,18 +59,21 @@ def _run_job(app: Flask, backend: RunnerBackend, running: RunningJob) -> None:
         problems += f"Cannot fetch workflow {job.workflow_id} from database\n"
     if problems:
         _finish(job, "failed", problems)
-        return
+        return False
     working_dir = Path(job.working_dir)
-    if working_dir.exists():
-        _finish(job, "failed", f"Workflow dir {working_dir} already exists.")
-        return
+    adopted = job.runner_state
+    if adopted is None:
+        if working_dir.exists():
+            _finish(job, "failed", f"Workflow dir {working_dir} already exists.")
+            return False
+        record_runner_state(job.id, {"phase": None, "handle": None})
     wftasks = [
         _spec(wftask) for wftask in workflow.task_list[job.first_task_index : job.last_task_index + 1]
     ]
     try:
-        working_dir.mkdir(parents=True)
+        working_dir.mkdir(parents=True, exist_ok=adopted is not None)
         for wftask in wftasks:
-            (working_dir / wftask.subfolder).mkdir()
+            (working_dir / wftask.subfolder).mkdir(exist_ok=adopted is not None)
     except OSError as error:
         _finish(
             job,
@@ -81,23 +81,71 @@ def _run_job(app: Flask, backend: RunnerBackend, running: RunningJob) -> None:
             f"{type(error).__name__} error occurred while creating job folder and subfolders.\n"
             f"Original error: {error}",
         )
-        return
+        return False
 
-    settings = app.extensions["fractal"].settings
     job_logger, handler = _job_logger(job, working_dir)
-    initial_images = store.all_images(dataset.id)
-    state = DatasetState(dataset.zarr_dir, [dict(image) for image in initial_images], dataset.filters)
     context = JobContext(
         job_id=job.id,
         working_dir=working_dir,
         working_dir_user=job.working_dir_user or str(working_dir),
-        settings=settings,
-        user_settings=None,
+        settings=app.extensions["fractal"].settings,
+        user_settings=_user_settings(job.user_email),
         slurm_account=job.slurm_account,
         worker_init=job.worker_init,
         logger_name=job_logger.name,
     )
-    job_logger.info(f'Start execution of workflow "{workflow.name}"; more logs at {working_dir / WORKFLOW_LOG}')
+    images, filters, history = _saved_state(working_dir)
+    fresh = images is None
+    if fresh:
+        images, filters = [dict(image) for image in store.all_images(dataset.id)], dataset.filters
+    state = DatasetState(dataset.zarr_dir, images, filters)
+    if adopted is None:
+        _log_start(job_logger, job, workflow.name, backend, context)
+    else:
+        job_logger.info(
+            f"Job adopted by server process {job.executor_id}, after {len(history)} completed task(s)"
+        )
+    db.session.commit()
+
+    runner = backend.create_runner(context)
+    phases = PhaseRunner(job.id, backend, runner, control, adopted, job_logger)
+    run = WorkflowRun(working_dir=working_dir, phases=phases, state=state, logger=job_logger, new_history=history)
+    if fresh:
+        run.write_start_state()
+    detached = False
+    try:
+        run.run(wftasks)
+    except Detached:
+        detached = True
+        job_logger.info("The server process is shutting down: the job's calls keep running, for the next one to adopt")
+    except Exception as error:
+        job_logger.error(f"Job failed: {type(error).__name__}")
+        failed = _failed_wftask(error, wftasks, len(run.new_history))
+        new_history = run.new_history + ([failed.history_item("failed")] if failed else [])
+        # Images and filters as after the last completed task (`images.json`);
+        # untouched when no task completed.
+        _save_dataset(dataset.id, state, new_history, write_state=bool(run.new_history))
+        _finish(db.session.get(JobV2, control.job_id), "failed", failure_report(error, job.id))
+    else:
+        job_logger.info(f'End execution of workflow "{workflow.name}"')
+        job_logger.info(f'END workflow "{workflow.name}"')
+        _save_dataset(dataset.id, state, run.new_history)
+        handler.flush()
+        log = (working_dir / WORKFLOW_LOG).read_text(errors="replace")
+        _finish(db.session.get(JobV2, control.job_id), "done", log)
+    finally:
+        runner.close()
+        job_logger.removeHandler(handler)
+        handler.close()
+    if not detached:
+        (working_dir / START_STATE_FILE).unlink(missing_ok=True)
+        archive_job_folder(working_dir)
+    return detached
+
+
+def _log_start(job_logger: logging.Logger, job: JobV2, workflow_name: str, backend: RunnerBackend, context: JobContext) -> None:
+    working_dir = context.working_dir
+    job_logger.info(f'Start execution of workflow "{workflow_name}"; more logs at {working_dir / WORKFLOW_LOG}')
     job_logger.info(f"fractal_server.__VERSION__: {__version__}")
     job_logger.info(f"FRACTAL_RUNNER_BACKEND: {backend.name}")
     job_logger.info(f"job.id: {job.id}")
@@ -105,36 +153,29 @@ def _run_job(app: Flask, backend: RunnerBackend, running: RunningJob) -> None:
     job_logger.info(f"job.working_dir_user: {context.working_dir_user}")
     job_logger.info(f"job.first_task_index: {job.first_task_index}")
     job_logger.info(f"job.last_task_index: {job.last_task_index}")
-    job_logger.info(f'START workflow "{workflow.name}"')
-    db.session.commit()
+    job_logger.info(f'START workflow "{workflow_name}"')
 
-    runner = backend.create_runner(context)
-    running.runner = runner
-    if running.stop_requested.is_set():
-        runner.stop()
-    run = WorkflowRun(working_dir=working_dir, runner=runner, state=state, logger=job_logger)
+
+def _user_settings(email: str) -> Optional[UserSettingsRead]:
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None or user.settings is None:
+        return None
+    return UserSettingsRead.model_validate(user.settings, from_attributes=True)
+
+
+def _saved_state(working_dir: Path) -> tuple[Optional[list], Optional[dict], list[dict]]:
+    """Images, filters and new history items saved by the job: after its last
+    completed task, else as it started; `(None, None, [])` before it saved any."""
     try:
-        run.run(wftasks)
-    except Exception as error:
-        job_logger.error(f"Job failed: {type(error).__name__}")
-        failed = _failed_wftask(error, wftasks, len(run.new_history))
-        history = run.new_history + ([failed.history_item("failed")] if failed else [])
-        # Images and filters as after the last completed task (`images.json`);
-        # untouched when no task completed.
-        _save_dataset(dataset.id, state, history, write_state=bool(run.new_history))
-        _finish(db.session.get(JobV2, running.job_id), "failed", failure_report(error, job.id))
-    else:
-        job_logger.info(f'End execution of workflow "{workflow.name}"')
-        job_logger.info(f'END workflow "{workflow.name}"')
-        _save_dataset(dataset.id, state, run.new_history)
-        handler.flush()
-        log = (working_dir / WORKFLOW_LOG).read_text(errors="replace")
-        _finish(db.session.get(JobV2, running.job_id), "done", log)
-    finally:
-        runner.close()
-        job_logger.removeHandler(handler)
-        handler.close()
-        archive_job_folder(working_dir)
+        history, filters, images = (json.loads((working_dir / name).read_text()) for name in SNAPSHOT_FILES)
+        return images, filters, history
+    except FileNotFoundError:
+        pass
+    try:
+        start = json.loads((working_dir / START_STATE_FILE).read_text())
+    except FileNotFoundError:
+        return None, None, []
+    return start["images"], start["filters"], []
 
 
 def _spec(wftask) -> WorkflowTaskSpec:
@@ -196,12 +237,13 @@ def _save_dataset(dataset_id: int, state: DatasetState, history: list[dict], wri
         store.apply_changes(dataset_id, store.all_images(dataset_id), state.image_list())
         dataset.filters = state.filters
     dataset.history = list(dataset.history or []) + history
-    db.session.commit()
 
 
 def _finish(job: JobV2, status: str, log: str) -> None:
+    """End the job; the dataset changes made before are committed with it, in one transaction."""
     job.status = status
     job.log = log
     job.end_timestamp = utc_now()
+    job.runner_state = None
     db.session.commit()
     logger.info("Job %s ended: %s", job.id, status)

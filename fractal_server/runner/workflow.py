@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fractal_server.runner.backend import CallOutcome, JobRunner, TaskCall
+from fractal_server.runner.backend import CallOutcome, CallStatus, TaskCall
 from fractal_server.runner.dataset_state import DatasetState, Image
 from fractal_server.runner.errors import JobExecutionError, TaskExecutionError
+from fractal_server.runner.phases import PhaseKey, PhaseRunner
 from fractal_server.runner.task_output import (
     InitTaskOutput,
     TaskOutput,
@@ -26,6 +27,8 @@ from fractal_server.slugs import slugify
 
 MAX_PARALLELIZATION_ITEMS = 20000
 SNAPSHOT_FILES = ("history.json", "filters.json", "images.json")
+START_STATE_FILE = "job_start_state.json"
+"""The dataset's images and filters as the job read them; removed when the job ends."""
 
 
 @dataclass(frozen=True)
@@ -66,14 +69,16 @@ class WorkflowTaskSpec:
 
 @dataclass
 class WorkflowRun:
+    """The loop over the job's tasks; it resumes after the tasks that `new_history` lists as done."""
+
     working_dir: Path
-    runner: JobRunner
+    phases: PhaseRunner
     state: DatasetState
     logger: logging.Logger
     new_history: list[dict] = field(default_factory=list)
 
     def run(self, wftasks: list[WorkflowTaskSpec]) -> None:
-        for wftask in wftasks:
+        for wftask in wftasks[len(self.new_history) :]:
             name = wftask.task["name"]
             self.logger.info(f'SUBMIT {wftask.order}-th task (name="{name}")')
             (self.working_dir / wftask.subfolder).mkdir(parents=True, exist_ok=True)
@@ -81,7 +86,7 @@ class WorkflowRun:
             output = self._run_task(wftask, selected)
             self.state.apply(output, selected, name, wftask.task["output_types"])
             self.new_history.append(wftask.history_item("done"))
-            self._write_snapshots()
+            self.write_snapshots()
             self.logger.info(f'END    {wftask.order}-th task (name="{name}")')
 
     def _run_task(self, wftask: WorkflowTaskSpec, selected: list[Image]) -> TaskOutput:
@@ -104,7 +109,7 @@ class WorkflowRun:
         call = self._prepare_call(
             wftask, str(wftask.order), wftask.task["command_non_parallel"], wftask.meta_non_parallel, arguments
         )
-        self._check_outcomes(wftask, [call], self.runner.run([call]))
+        self._check_outcomes(wftask, [call], self.phases.run(PhaseKey(wftask.order, 0), [call]))
         what = "init-task output" if model is InitTaskOutput else "task output"
         return read_output(call.out_file(self.working_dir), model, what)
 
@@ -122,7 +127,8 @@ class WorkflowRun:
             )
             for index, args in enumerate(arguments)
         ]
-        self._check_outcomes(wftask, calls, self.runner.run(calls))
+        step = 1 if wftask.task_type == "compound" else 0
+        self._check_outcomes(wftask, calls, self.phases.run(PhaseKey(wftask.order, step), calls))
         return merge_outputs([read_output(call.out_file(self.working_dir), TaskOutput) for call in calls])
 
     def _prepare_call(self, wftask: WorkflowTaskSpec, prefix: str, command: str, meta: dict, arguments: dict) -> TaskCall:
@@ -134,29 +140,52 @@ class WorkflowRun:
     def _check_outcomes(self, wftask: WorkflowTaskSpec, calls: list[TaskCall], outcomes: list[CallOutcome]) -> None:
         """Raise for the first call (in order) that did not succeed."""
         for call, outcome in zip(calls, outcomes):
-            if outcome.stopped:
-                raise JobExecutionError(info=outcome.error or "Job stopped.")
-            if outcome.returncode is None:
-                raise TaskExecutionError(
-                    outcome.error or "Task could not start.", order=wftask.order, task_name=wftask.task["name"]
-                )
-            if outcome.returncode > 0:
-                log_file = call.log_file(self.working_dir)
-                log = log_file.read_text(errors="replace") if log_file.exists() else ""
-                raise TaskExecutionError(log, order=wftask.order, task_name=wftask.task["name"])
-            if outcome.returncode < 0:
-                raise JobExecutionError(info=f"Task failed with returncode={outcome.returncode}")
+            if outcome.status is CallStatus.SUCCEEDED:
+                continue
+            if outcome.status is CallStatus.FAILED and (outcome.returncode is None or outcome.returncode > 0):
+                if outcome.returncode is None:
+                    text = outcome.detail or "Task could not start."
+                else:
+                    log_file = call.log_file(self.working_dir)
+                    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+                raise TaskExecutionError(text, order=wftask.order, task_name=wftask.task["name"])
+            raise JobExecutionError(info=_describe_end(call, outcome), sections=outcome.sections)
 
-    def _write_snapshots(self) -> None:
+    def write_start_state(self) -> None:
+        """The job's state before its first task: what a job adopted during that task starts from."""
+        _write_json(self.working_dir / START_STATE_FILE, {"images": self.state.image_list(), "filters": self.state.filters})
+
+    def write_snapshots(self) -> None:
+        """The job's state after its last completed task: what a failed or adopted job starts from."""
         contents: dict[str, Any] = {
             "history.json": self.new_history,
             "filters.json": self.state.filters,
             "images.json": self.state.image_list(),
         }
         for name in SNAPSHOT_FILES:
-            temporary = self.working_dir / f".{name}.tmp"
-            temporary.write_text(json.dumps(contents[name], indent=2))
-            temporary.replace(self.working_dir / name)
+            _write_json(self.working_dir / name, contents[name])
+
+
+def _write_json(path: Path, content: Any) -> None:
+    """Write atomically: a process that dies meanwhile leaves the old file or none."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(content, indent=2))
+    temporary.replace(path)
+
+
+_ENDS = {
+    CallStatus.TIMED_OUT: "it was killed for exceeding its time limit",
+    CallStatus.OUT_OF_MEMORY: "it was killed for exceeding its memory limit",
+    CallStatus.CANCELLED: "it was cancelled",
+    CallStatus.LOST: "it vanished without recording how it ended",
+}
+
+
+def _describe_end(call: TaskCall, outcome: CallOutcome) -> str:
+    if outcome.status is CallStatus.FAILED:
+        return f"Task failed with returncode={outcome.returncode}"
+    text = f"Task call {call.prefix} did not complete: {_ENDS[outcome.status]}."
+    return f"{text}\n{outcome.detail}" if outcome.detail else text
 
 
 def _check_command(command: str, wftask: WorkflowTaskSpec) -> None:

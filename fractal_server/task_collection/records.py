@@ -1,7 +1,7 @@
 """Rows that collections create: tasks from their creation bodies, pending activities."""
 from fractal_server.db import utc_now
 from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, TaskV2
-from fractal_server.runner.executor import this_process_id
+from fractal_server.process_identity import this_process_id
 from fractal_server.schemas.tasks import TaskCreate
 
 

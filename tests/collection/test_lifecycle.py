@@ -7,7 +7,7 @@ import pytest
 from fractal_server.config.settings import tasks_python_key
 from fractal_server.db import db, utc_now
 from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, TaskV2
-from fractal_server.runner.executor import this_process_id
+from fractal_server.process_identity import this_process_id
 from fractal_server.task_collection.background import fail_orphaned_activities
 
 from .helpers import wait_for_activity

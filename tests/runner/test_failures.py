@@ -216,25 +216,6 @@ def test_job_folder_cannot_be_created(run_api, environ):
     assert api.history(dataset_id) == []
 
 
-def test_executor_fails_jobs_of_dead_processes(api, app):
-    """Not in the contract: a job claimed by a process that died does not stay submitted."""
-    dataset_id = api.dataset()
-    workflow_id = api.workflow("generic_non_parallel")
-    job = api.submit(workflow_id, dataset_id)
-    with app.app_context():
-        row = db.session.get(JobV2, job["id"])
-        row.executor_id = "vm-that-does-not-exist:1:1"
-        row.executor_heartbeat = None
-        db.session.commit()
-    executor = JobExecutor(app, app.extensions["fractal"].backend)
-    with app.app_context():
-        executor.fail_orphaned_jobs()
-    job = api.job(job["id"])
-    assert job["status"] == "failed"
-    assert "it was probably killed or crashed" in job["log"]
-    assert os.path.basename(job["working_dir"]).startswith("proj_v2_")
-
-
 def test_dataset_is_written_back_wholesale(run_api):
     """Edits made through the API while a job runs are overwritten by the job's results,
     unless the job failed before completing any task (runner-v2.md section 2, note, and 7)."""

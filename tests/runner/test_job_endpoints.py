@@ -330,6 +330,9 @@ def test_large_job_folder_is_replaced_by_its_archive(run_api):
         assert sorted(zipped.namelist()) == [
             "0_generic_non_parallel/0.args.json",
             "0_generic_non_parallel/0.log",
+            "0_generic_non_parallel/0.phase.json",
+            "0_generic_non_parallel/0.phase.out",
+            "0_generic_non_parallel/0.status.json",
             "filters.json",
             "history.json",
             "images.json",

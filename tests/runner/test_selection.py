@@ -185,9 +185,11 @@ def test_arguments_of_each_call(run_api):
             "init_args": {"position": index},
             "suffix": "_c",
         }
+    call_files = ("args.json", "metadiff.json", "log", "status.json")
     assert sorted(name for name in files if name.startswith("2_generic_compound/")) == sorted(
-        ["2_generic_compound/2.args.json", "2_generic_compound/2.metadiff.json", "2_generic_compound/2.log"]
-        + [f"2_generic_compound/2_par_{i:07d}.{s}" for i in (0, 1) for s in ("args.json", "metadiff.json", "log")]
+        [f"2_generic_compound/2.{s}" for s in call_files]
+        + [f"2_generic_compound/2_par_{i:07d}.{s}" for i in (0, 1) for s in call_files]
+        + [f"2_generic_compound/{prefix}.{s}" for prefix in ("2", "2_par_0000000") for s in ("phase.json", "phase.out")]
     )
     # Default values of the task's arguments are not injected
     assert json.loads(files["3_defaults/3.args.json"]) == {
@@ -220,6 +222,9 @@ def test_task_range_and_folder_names(run_api):
     assert sorted(name for name in files if "/" in name) == [
         "1_my_task__v1_0__test_/1.args.json",
         "1_my_task__v1_0__test_/1.log",
+        "1_my_task__v1_0__test_/1.phase.json",
+        "1_my_task__v1_0__test_/1.phase.out",
+        "1_my_task__v1_0__test_/1.status.json",
     ]
     assert 'SUBMIT 1-th task (name="My Task: v1.0 (test)")' in job["log"]
     assert "SUBMIT 0-th" not in job["log"] and "SUBMIT 2-th" not in job["log"]

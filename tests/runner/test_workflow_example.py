@@ -120,15 +120,28 @@ def test_three_task_example(run_api):
             "0_create_images/0.args.json",
             "0_create_images/0.metadiff.json",
             "0_create_images/0.log",
+            "0_create_images/0.status.json",
             "1_mip_compound/1.args.json",
             "1_mip_compound/1.metadiff.json",
             "1_mip_compound/1.log",
+            "1_mip_compound/1.status.json",
         ]
         + [
             f"{folder}/{order}_par_{index:07d}.{suffix}"
             for folder, order in (("1_mip_compound", 1), ("2_measure", 2))
             for index in (0, 1)
-            for suffix in ("args.json", "metadiff.json", "log")
+            for suffix in ("args.json", "metadiff.json", "log", "status.json")
+        ]
+        # The call wrapper's phase files: one per phase, named after its first call
+        + [
+            f"{folder}/{prefix}.{suffix}"
+            for folder, prefix in (
+                ("0_create_images", "0"),
+                ("1_mip_compound", "1"),
+                ("1_mip_compound", "1_par_0000000"),
+                ("2_measure", "2_par_0000000"),
+            )
+            for suffix in ("phase.json", "phase.out")
         ]
     )
     args = files["0_create_images/0.args.json"].decode()

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import DateTime, ForeignKey
+from sqlalchemy import JSON, DateTime, ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fractal_server.db import JSONDocument, db, utc_now
@@ -13,7 +13,8 @@ class JobV2(db.Model):
     Foreign keys become null when the project, workflow or dataset is
     deleted; the dumps keep what they were at submission. `executor_id` and
     `executor_heartbeat` tell which server process runs the job (see
-    `fractal_server.runner.executor`).
+    `fractal_server.runner.executor`); `runner_state` where it is, for a
+    process that adopts it (see `fractal_server.runner.phases`).
     """
 
     __tablename__ = "jobv2"
@@ -47,3 +48,5 @@ class JobV2(db.Model):
     executor_id: Mapped[Optional[str]]
     """`host:pid:start` of the server process running the job (null until claimed)."""
     executor_heartbeat: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    runner_state: Mapped[Optional[dict]] = mapped_column(JSON)
+    """`{"phase": [order, step] or null, "handle": backend handle or null}` once the job started."""

@@ -1,13 +1,22 @@
-"""Task calls as subprocesses of the server, run by a pool of threads."""
+"""Task calls as processes of this host, detached from the server.
+
+Each phase runs in one process of its own, the call wrapper, started in a
+new session: it outlives the server process, and a restarted server polls
+it through its process identity and the calls' status files. Stopping a
+phase kills the wrapper's whole process group, task processes included.
+"""
+import json
 import os
-import shlex
 import signal
 import subprocess
-import threading
+import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
 
-from fractal_server.runner.backend import CallOutcome, JobContext, JobRunner, TaskCall
+from fractal_server.process_identity import is_dead, is_on_this_host, process_id
+from fractal_server.runner.backend import CallOutcome, CallStatus, Handle, JobContext, JobRunner, TaskCall
+from fractal_server.runner.calls import WRAPPER_SCRIPT, phase_spec, read_outcome
+from fractal_server.runner.errors import JobExecutionError
 from fractal_server_local_backend.config import load_local_config
 
 STOPPED = "Job stopped: the task process was terminated."
@@ -18,87 +27,73 @@ BROKEN_POOL = (
     "Original error:\n"
     "A process in the process pool was terminated abruptly while the future was running or pending."
 )
+LOST = (
+    "The process that ran this task call ended without recording how the call ended "
+    "(it was killed, or the machine restarted)."
+)
 
 
 class LocalRunner(JobRunner):
-    """Runs calls in chunks of `parallel_tasks_per_job`, one chunk after the other.
+    """Runs the calls of a phase in chunks of `parallel_tasks_per_job`, one chunk after the other.
 
     The chunk size comes from the workflow task's meta, else from
-    `FRACTAL_LOCAL_CONFIG_FILE`, else all calls run at once (bounded by the
-    thread pool). Each call runs in its own process group, so `stop` can
-    kill a task together with its children.
+    `FRACTAL_LOCAL_CONFIG_FILE`, else all calls run at once.
     """
 
+    poll_interval = 0.5
     stopped_message = STOPPED
 
     def __init__(self, context: JobContext):
         self.context = context
-        self._running: set[subprocess.Popen] = set()
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
+        self._wrappers: dict[int, subprocess.Popen] = {}
 
-    def run(self, calls: Sequence[TaskCall]) -> list[CallOutcome]:
-        if not calls:
-            return []
+    def submit(self, calls: Sequence[TaskCall]) -> Handle:
         config = load_local_config(self.context.settings.FRACTAL_LOCAL_CONFIG_FILE)
-        chunk_size = (
-            calls[0].meta.get("parallel_tasks_per_job")
-            or config.parallel_tasks_per_job
-            or len(calls)
-        )
-        outcomes: list[CallOutcome] = []
-        with ThreadPoolExecutor() as pool:
-            for start in range(0, len(calls), chunk_size):
-                outcomes.extend(pool.map(self._run_one, calls[start : start + chunk_size]))
-        return outcomes
-
-    def _run_one(self, call: TaskCall) -> CallOutcome:
-        if self._stopped.is_set():
-            return CallOutcome(returncode=None, error=self.stopped_message, stopped=True)
+        chunk_size = calls[0].meta.get("parallel_tasks_per_job") or config.parallel_tasks_per_job
         root = self.context.working_dir
-        argv = shlex.split(call.command) + [
-            "--args-json",
-            str(call.args_file(root)),
-            "--out-json",
-            str(call.out_file(root)),
-        ]
-        with open(call.log_file(root), "wb") as log:
+        folder = root / calls[0].subfolder
+        phase_file = folder / f"{calls[0].prefix}.phase.json"
+        phase_file.write_text(json.dumps(phase_spec(calls, root, parallel=chunk_size, chunked=True)))
+        with open(folder / f"{calls[0].prefix}.phase.out", "ab") as output:
+            wrapper = subprocess.Popen(
+                [sys.executable, str(WRAPPER_SCRIPT), str(phase_file)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._wrappers[wrapper.pid] = wrapper
+        # Not reaped yet, so the pid is still the wrapper's even if it has ended.
+        return {"wrapper": process_id(wrapper.pid)}
+
+    def poll(self, calls: Sequence[TaskCall], handle: Handle) -> Optional[list[CallOutcome]]:
+        if self._wrapper_running(handle["wrapper"]):
+            return None
+        root = self.context.working_dir
+        return [read_outcome(call, root) or CallOutcome(CallStatus.LOST, detail=LOST) for call in calls]
+
+    def cancel(self, calls: Sequence[TaskCall], handle: Handle) -> None:
+        identity = handle["wrapper"]
+        if self._wrapper_running(identity):
             try:
-                process = subprocess.Popen(
-                    argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            except OSError as error:
-                return CallOutcome(
-                    returncode=None,
-                    error=f'Command "{argv[0]}" is not valid. Hint: make sure that it is '
-                    f"executable.\nOriginal error: {error}",
-                )
-            with self._lock:
-                self._running.add(process)
-                if self._stopped.is_set():
-                    _kill_group(process)
-            try:
-                returncode = process.wait()
-            finally:
-                with self._lock:
-                    self._running.discard(process)
-        if self._stopped.is_set():
-            return CallOutcome(returncode, self.stopped_message, stopped=True)
-        return CallOutcome(returncode)
+                os.killpg(int(identity.rsplit(":", 2)[1]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        wrapper = self._wrappers.pop(int(identity.rsplit(":", 2)[1]), None)
+        if wrapper is not None:
+            wrapper.wait()
 
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped.set()
-            for process in self._running:
-                _kill_group(process)
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    """Kill a task process and everything it started."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    def _wrapper_running(self, identity: str) -> bool:
+        if not is_on_this_host(identity):
+            raise JobExecutionError(
+                info=f"The task calls of this job run on host {identity.rsplit(':', 2)[0]}; "
+                "a server process of another host cannot follow them."
+            )
+        pid = int(identity.rsplit(":", 2)[1])
+        wrapper = self._wrappers.get(pid)
+        if wrapper is not None and wrapper.poll() is not None:
+            del self._wrappers[pid]  # reaped
+        return not is_dead(identity)
 
 
 class LocalExperimentalRunner(LocalRunner):
