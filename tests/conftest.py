@@ -1,4 +1,5 @@
 """Shared fixtures: a PostgreSQL database per test session, apps, users, servers."""
+import dataclasses
 import os
 
 import psycopg
@@ -92,3 +93,22 @@ def make_user(app, client):
 @pytest.fixture
 def superuser(make_user):
     return make_user("admin@example.org", is_superuser=True, is_verified=True)
+
+
+def _unreachable_task_host(settings, user_settings):
+    raise AssertionError("the tests of a look-alike remote backend never reach its host")
+
+
+SLURM_SSH_LOOK_ALIKE = {"name": "slurm_ssh", "task_host": _unreachable_task_host}
+"""Backend changes that make the app's backend look like `slurm_ssh` (task environments on another host)."""
+
+
+@pytest.fixture
+def replace_backend(app, monkeypatch):
+    """Replace the app's runner backend by a copy with changes, for one test."""
+
+    def replace(**changes):
+        state = app.extensions["fractal"]
+        monkeypatch.setattr(state, "backend", dataclasses.replace(state.backend, **changes))
+
+    return replace

@@ -4,6 +4,8 @@ from typing import Any
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
+from fractal_server.runner.backend import UserSettingsError
+
 
 class ApiError(Exception):
     """An application error; the view stops and the client gets `{"detail": detail}`."""
@@ -27,6 +29,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
         return detail_response(error.status, error.detail)
+
+    @app.errorhandler(UserSettingsError)
+    def _user_settings_error(error: UserSettingsError):
+        return detail_response(422, str(error))
 
     @app.errorhandler(HTTPException)
     def _http_exception(error: HTTPException):

@@ -16,14 +16,6 @@ BUILTIN_PLUGINS = (
 )
 """Modules of the core registered like external plugins."""
 
-KNOWN_BACKEND_DISTRIBUTIONS = {
-    "local": "fractal-server-local-backend",
-    "local_experimental": "fractal-server-local-backend",
-    "slurm": "fractal-server-slurm-backend",
-    "slurm_ssh": "fractal-server-slurm-ssh-backend",
-}
-
-
 def load_plugins() -> pluggy.PluginManager:
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
@@ -51,13 +43,10 @@ def select_backend(manager: pluggy.PluginManager, name: str) -> RunnerBackend:
     if name in backends:
         return backends[name]
     installed = ", ".join(sorted(backends)) or "none"
-    hint = KNOWN_BACKEND_DISTRIBUTIONS.get(name)
-    install = (
-        f"install the '{hint}' package" if hint else "install the plugin that provides it"
-    )
     raise FractalConfigurationError(
         f"FRACTAL_RUNNER_BACKEND={name} but no installed plugin provides it "
-        f"(installed backends: {installed}); {install}."
+        f"(installed backends: {installed}); install the plugin that provides it "
+        "(the README's Deployment section lists the backend packages)."
     )
 
 

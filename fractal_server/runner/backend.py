@@ -192,8 +192,7 @@ class RunnerBackend:
     """Given the user's settings and the job folder's name, the job folder as the
     task processes see it; None means the server-side folder itself."""
     task_host: Optional[Callable[[Any, Any], Any]] = None
-    """Given the server settings and a user's settings, the host where that
-    user's task environments are built (a `fractal_server.task_collection.hosts.TaskHost`);
-    None means this host."""
+    """Given the server settings and a user's settings, a connection to the
+    host where that user's task environments are built; None means this host."""
     distribution: str = ""
     """Name of the distribution that ships the backend, for messages."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select, update
 
-from fractal_server.api.v2.task_group_rules import delete_task_group
+from fractal_server.task_group_rules import delete_task_group
 from fractal_server.db import db, utc_now
 from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2
 from fractal_server.process_identity import is_dead, this_process_id

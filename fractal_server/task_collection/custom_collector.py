@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask import Blueprint
 
-from fractal_server.api.v2.task_group_rules import check_task_group_unique, resolve_user_group_id
+from fractal_server.task_group_rules import check_task_group_unique, resolve_user_group_id
 from fractal_server.auth.current_user import Access
 from fractal_server.db import db
 from fractal_server.db.models import TaskGroupV2, User
@@ -59,9 +59,10 @@ def fractal_task_collectors():
 
 def collect(user: User, query: TaskCreateQuery, body: TaskCollectCustom):
     user_group_id = resolve_user_group_id(user, query.private, query.user_group_id)
-    if server_state().backend.name == "slurm_ssh":
+    backend = server_state().backend
+    if backend.task_host is not None:
         if body.package_root is None:
-            raise ApiError(422, "Cannot infer 'package_root' with 'slurm_ssh' backend.")
+            raise ApiError(422, f"Cannot infer 'package_root' with '{backend.name}' backend.")
         package_root = body.package_root
     else:
         if not Path(body.python_interpreter).is_file():

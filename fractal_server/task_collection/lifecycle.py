@@ -1,6 +1,6 @@
 """Deactivation and reactivation of task groups (`api-v2.md` 9, `task-collection.md` 8-9).
 
-The endpoints run their guards (see `api.v2.task_group_rules`), then call
+The endpoints run their guards (see `fractal_server.task_group_rules`), then call
 `request_deactivation` / `request_reactivation`:
 
 * a task group of origin `other` has no environment on disk: it is switched
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from fractal_server.api.v2.job_submission import check_user_settings
+from fractal_server.runner.user_settings import check_user_settings
 from fractal_server.db import db, utc_now
 from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, User
 from fractal_server.http.errors import ApiError
@@ -68,19 +68,18 @@ def request_reactivation(task_group: TaskGroupV2) -> TaskGroupActivityV2:
 
 
 def check_owner_settings(task_group: TaskGroupV2) -> None:
-    """With `slurm_ssh`, the owner's settings must fit the backend (422).
+    """With environments on a remote host, the owner's settings must fit the backend (422).
 
     Checked before anything is changed (the reference checks afterwards and
     leaves the changes in place on failure: a quirk we do not reproduce).
     """
-    backend = server_state().backend
-    if backend.name == "slurm_ssh":
-        check_user_settings(db.session.get(User, task_group.user_id), backend)
+    if _environment_is_remote():
+        check_user_settings(db.session.get(User, task_group.user_id), server_state().backend)
 
 
 def _environment_is_remote() -> bool:
-    """With `slurm_ssh` environments live on the remote host, which this module cannot reach yet."""
-    return server_state().backend.name == "slurm_ssh"
+    """Whether the backend builds task environments on another host, which this module cannot reach yet."""
+    return server_state().backend.task_host is not None
 
 
 def _refuse(task_group: TaskGroupV2, action: str) -> TaskGroupActivityV2:
@@ -90,7 +89,8 @@ def _refuse(task_group: TaskGroupV2, action: str) -> TaskGroupActivityV2:
         action,
         "failed",
         f"The {action} of task groups whose environment is on a remote host "
-        "(FRACTAL_RUNNER_BACKEND='slurm_ssh') is not available yet. The task group was left unchanged.",
+        f"(FRACTAL_RUNNER_BACKEND='{server_state().backend.name}') is not available yet. "
+        "The task group was left unchanged.",
     )
 
 

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from fractal_server.api.v2.task_group_rules import delete_task_group
+from fractal_server.task_group_rules import delete_task_group
 from fractal_server.config.settings import Settings, tasks_python_key
 from fractal_server.db import db
 from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2

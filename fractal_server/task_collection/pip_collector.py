@@ -11,8 +11,8 @@ from flask import Blueprint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from fractal_server.api.v2.job_submission import check_user_settings
-from fractal_server.api.v2.task_group_rules import check_task_group_unique, resolve_user_group_id
+from fractal_server.runner.user_settings import check_user_settings
+from fractal_server.task_group_rules import check_task_group_unique, resolve_user_group_id
 from fractal_server.auth.current_user import Access
 from fractal_server.db import db
 from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, User
@@ -79,8 +79,10 @@ def request_collection(user: User, query: TaskCreateQuery, body: TaskCollectPip)
 
     user_group_id = resolve_user_group_id(user, query.private, query.user_group_id)
     check_user_settings(user, state.backend)
-    if state.backend.name == "slurm_ssh":
-        raise ApiError(422, "Pip task collection is not available with FRACTAL_RUNNER_BACKEND='slurm_ssh' yet.")
+    if state.backend.task_host is not None:
+        raise ApiError(
+            422, f"Pip task collection is not available with FRACTAL_RUNNER_BACKEND='{state.backend.name}' yet."
+        )
     path = Path(settings.FRACTAL_TASKS_DIR) / str(user.id) / pkg_name / version
 
     check_task_group_unique(user, pkg_name, version, user_group_id)

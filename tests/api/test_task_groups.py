@@ -1,9 +1,10 @@
 """Task groups and activities (`api-v2.md` section 9)."""
-import dataclasses
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+
+from conftest import SLURM_SSH_LOOK_ALIKE
 
 from fractal_server.db import db
 from fractal_server.db.models import (
@@ -363,11 +364,9 @@ def test_collected_groups_run_the_background_procedures(app, client, alice):
 
 
 @pytest.fixture
-def slurm_ssh_backend(app, monkeypatch):
+def slurm_ssh_backend(replace_backend):
     """Pretend the server runs the `slurm_ssh` backend."""
-    state = app.extensions["fractal"]
-    fake = dataclasses.replace(state.backend, name="slurm_ssh", required_user_settings=("ssh_host", "ssh_tasks_dir"))
-    monkeypatch.setattr(state, "backend", fake)
+    replace_backend(**SLURM_SSH_LOOK_ALIKE, required_user_settings=("ssh_host", "ssh_tasks_dir"))
 
 
 def test_ssh_settings_are_validated_before_any_change(app, client, alice, slurm_ssh_backend):

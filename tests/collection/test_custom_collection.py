@@ -1,11 +1,12 @@
 """`POST /api/v2/task/collect/custom/` (`api-v2.md` 10, `task-collection.md` 7)."""
-import dataclasses
 import sys
 from pathlib import Path
 
 import pytest
 
 import fractal_server
+from conftest import SLURM_SSH_LOOK_ALIKE
+
 from fractal_server.db import db
 from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, UserGroup
 
@@ -154,10 +155,9 @@ def test_user_group_and_access(app, client, alice, make_user):
     assert detail(client.post(URL, json=body()), 401) == "Unauthorized"
 
 
-def test_slurm_ssh_needs_a_package_root(app, client, alice, monkeypatch):
+def test_slurm_ssh_needs_a_package_root(client, alice, replace_backend):
     _, headers = alice
-    state = app.extensions["fractal"]
-    monkeypatch.setattr(state, "backend", dataclasses.replace(state.backend, name="slurm_ssh"))
+    replace_backend(**SLURM_SSH_LOOK_ALIKE)
     data = without(body(package_name="fractal-server"), "package_root")
     assert detail(client.post(URL, json=data, headers=headers)) == "Cannot infer 'package_root' with 'slurm_ssh' backend."
     # The paths are on the remote host: not checked here.

@@ -1,8 +1,9 @@
 """Deactivation and reactivation failures, and recovery after a server crash (no environments built)."""
-import dataclasses
 import socket
 
 import pytest
+
+from conftest import SLURM_SSH_LOOK_ALIKE
 
 from fractal_server.config.settings import tasks_python_key
 from fractal_server.db import db, utc_now
@@ -154,10 +155,9 @@ def test_failed_reactivation_removes_the_new_environment(app, client, alice, tmp
     assert group(app, group_id)["active"] is False
 
 
-def test_remote_environments_are_refused_without_change(app, client, alice, monkeypatch, tmp_path):
+def test_remote_environments_are_refused_without_change(app, client, alice, replace_backend, tmp_path):
     _, headers = alice
-    state = app.extensions["fractal"]
-    monkeypatch.setattr(state, "backend", dataclasses.replace(state.backend, name="slurm_ssh", required_user_settings=()))
+    replace_backend(**SLURM_SSH_LOOK_ALIKE, required_user_settings=())
     group_id = collected_group(app, tmp_path / "pkg")
     response = client.post(f"/api/v2/task-group/{group_id}/deactivate/", headers=headers)
     assert (response.status_code, response.json["status"]) == (202, "failed")
@@ -239,6 +239,6 @@ def test_the_job_executor_runs_the_recovery(app, client, tmp_path):
     group_id = collected_group(app, tmp_path / "pkg")
     activity_id = activity_row(app, group_id, "collect", "pending", DEAD_PROCESS)
     executor = JobExecutor(app, app.extensions["fractal"].backend)
-    with app.app_context():
-        executor.fail_orphaned_jobs()
+    executor.start()
+    executor.shutdown(grace_seconds=1)
     assert activity(app, activity_id)["status"] == "failed"

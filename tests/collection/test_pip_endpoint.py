@@ -9,6 +9,8 @@ import threading
 
 import pytest
 
+from conftest import SLURM_SSH_LOOK_ALIKE
+
 from fractal_server.db import db
 from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, User, UserGroup
 from fractal_server.task_collection import pip_collector, pypi
@@ -108,7 +110,7 @@ def test_user_settings_of_the_backend(app, post, mock_wheel, monkeypatch):
     assert detail(post(package=str(mock_wheel))) == (
         "User settings are not valid for FRACTAL_RUNNER_BACKEND='slurm'. Original error: missing slurm_user, project_dir"
     )
-    monkeypatch.setattr(state, "backend", dataclasses.replace(state.backend, name="slurm_ssh", required_user_settings=()))
+    monkeypatch.setattr(state, "backend", dataclasses.replace(state.backend, **SLURM_SSH_LOOK_ALIKE, required_user_settings=()))
     assert detail(post(package=str(mock_wheel))) == (
         "Pip task collection is not available with FRACTAL_RUNNER_BACKEND='slurm_ssh' yet."
     )

@@ -13,16 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pluggy
 import pytest
 
 from fractal_server.app import create_app
 from fractal_server.config.embedded_defaults import fill_embedded_defaults
 from fractal_server.config.errors import FractalConfigurationError
 from fractal_server.config.settings import Settings, read_environment, settings_from
-from fractal_server.plugins import PROJECT_NAME, hookimpl, hookspecs
 from fractal_server.plugins.manager import available_backends, load_plugins
-from fractal_server.runner.backend import RunnerBackend
 
 ENV_FILE = ".fractal_server.env"
 OWN_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -291,38 +288,8 @@ def test_unknown_backend_lists_the_installed_ones(complete):
     message = start_up_error({**complete, "FRACTAL_RUNNER_BACKEND": "kubernetes"})
     assert message == (
         "FRACTAL_RUNNER_BACKEND=kubernetes but no installed plugin provides it "
-        f"(installed backends: {', '.join(installed)}); install the plugin that provides it."
-    )
-
-
-class _FakeBackendPlugin:
-    @hookimpl
-    def fractal_runner_backends(self):
-        return [RunnerBackend(name="fake", check_settings=lambda settings: None,
-                              create_runner=None, distribution="fake-dist")]
-
-
-@pytest.mark.parametrize(
-    "backend, distribution",
-    [
-        ("local", "fractal-server-local-backend"),
-        ("local_experimental", "fractal-server-local-backend"),
-        ("slurm", "fractal-server-slurm-backend"),
-        ("slurm_ssh", "fractal-server-slurm-ssh-backend"),
-    ],
-)
-def test_missing_known_backend_names_the_package(complete, monkeypatch, backend, distribution):
-    def only_the_fake_plugin():
-        manager = pluggy.PluginManager(PROJECT_NAME)
-        manager.add_hookspecs(hookspecs)
-        manager.register(_FakeBackendPlugin())
-        return manager
-
-    monkeypatch.setattr("fractal_server.app.load_plugins", only_the_fake_plugin)
-    assert create_app(environ={**complete, "FRACTAL_RUNNER_BACKEND": "fake"})
-    assert start_up_error({**complete, "FRACTAL_RUNNER_BACKEND": backend}) == (
-        f"FRACTAL_RUNNER_BACKEND={backend} but no installed plugin provides it "
-        f"(installed backends: fake); install the '{distribution}' package."
+        f"(installed backends: {', '.join(installed)}); install the plugin that provides it "
+        "(the README's Deployment section lists the backend packages)."
     )
 
 

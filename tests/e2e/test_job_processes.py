@@ -8,7 +8,6 @@ package, run by the local backend as subprocesses of the server.
 import os
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from runner.conftest import create_task, wait_for_job
 from servers import BIN, ServerProcess, free_port, run, wait_until
 
 ADMIN = {"username": "admin@fractal.xy", "password": "1234"}
-SHUTDOWN_LOG = "Job stopped due to app shutdown"
 FRACTALCTL_START = [str(BIN / "fractalctl"), "start", "--port", "{port}"]
 GUNICORN = [
     str(BIN / "gunicorn"),
@@ -190,55 +188,57 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def task_processes(server: ServerProcess, script: str) -> list[int]:
-    """The server's child processes running the mock script `script`."""
-    return task_processes_of(server.process.pid, script)
-
-
-def task_processes_of(parent: int, script: str) -> list[int]:
-    """The child processes of `parent` running the mock script `script`."""
-    pgrep = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
+def task_processes(job: dict, script: str) -> list[int]:
+    """The processes running the mock script `script` for `job` (its arguments file is in the job folder)."""
     pids = []
-    for pid in map(int, pgrep.stdout.split()):
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if script.encode() in cmdline:
-            pids.append(pid)
-            TASK_PROCESSES.add((pid, script))
+        if script.encode() in cmdline and job["working_dir"].encode() in cmdline and b"--args-json" in cmdline:
+            pids.append(int(entry.name))
+            TASK_PROCESSES.add((int(entry.name), script))
     return pids
 
 
 def kill_task(pid: int) -> None:
-    """Kill a task process; it leads its own session, hence its own group."""
+    """Kill a task process and its call wrapper: the wrapper leads the group."""
     try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
     except ProcessLookupError:
         pass
     wait_until(lambda: not alive(pid), 10, f"task process {pid} to die")
 
 
-def running_task(admin: Admin, server: ServerProcess, job_id: int, script: str) -> int:
+def running_task(admin: Admin, job: dict, script: str) -> int:
     """Wait until the job runs its task; answer the task's process id."""
     wait_until(
-        lambda: "SUBMIT 0-th task" in (admin.job(job_id, show_tmp_logs=True)["log"] or ""), 30, f"job {job_id} to start"
+        lambda: "SUBMIT 0-th task" in (admin.job(job["id"], show_tmp_logs=True)["log"] or ""), 30, f"job {job['id']} to start"
     )
-    [pid] = wait_until(lambda: task_processes(server, script), 30, f"the task process of job {job_id}")
+    [pid] = wait_until(lambda: task_processes(job, script), 30, f"the task process of job {job['id']}")
     return pid
+
+
+def gated_append(admin: Admin, tmp_path: Path, name: str) -> tuple[int, Path, Path]:
+    """A workflow whose task waits for a gate file, then appends a line to a ledger (exactly-once check)."""
+    gate, ledger = tmp_path / f"{name}.gate", tmp_path / f"{name}.ledger"
+    workflow_id = admin.workflow(admin.task("append_line.py"), {"path": str(ledger), "line": name, "wait_for_file": str(gate)})
+    return workflow_id, gate, ledger
 
 
 # --- the tests ------------------------------------------------------------
 
 
-def test_sigkilled_server_job_fails_at_restart_and_dataset_is_usable_again(start, database, tmp_path):
+def test_sigkilled_server_job_is_adopted_at_restart(start, database, tmp_path):
     server = start()
     admin = Admin(server, tmp_path / "data")
-    task_id = admin.task("generic_non_parallel.py")
+    workflow_id, gate, ledger = gated_append(admin, tmp_path, "killed")
     dataset_id = admin.dataset("killed")
-    job = admin.submit(admin.workflow(task_id, {"sleep": 20}), dataset_id)
-    task_pid = running_task(admin, server, job["id"], "generic_non_parallel.py")
-    assert Path(job["working_dir"], "workflow.log").is_file()
+    job = admin.submit(workflow_id, dataset_id)
+    task_pid = running_task(admin, job, "append_line.py")
 
     server_pid = server.process.pid
     os.kill(server_pid, signal.SIGKILL)
@@ -246,87 +246,75 @@ def test_sigkilled_server_job_fails_at_restart_and_dataset_is_usable_again(start
     stored = job_row(database, job["id"])
     assert stored["status"] == "submitted"
     assert stored["executor_id"].startswith(f"{socket.gethostname()}:{server_pid}:")
-    # The task runs in its own session: the server's death did not end it.
+    # The task runs in a session of its own: the server's death did not end it.
     assert alive(task_pid)
-    kill_task(task_pid)
 
     restarted = start()
     admin.use(restarted)
-    failed = admin.job(job["id"])
-    assert failed["status"] == "failed"
-    assert f"the server process that ran it ({stored['executor_id']}) is no longer running" in failed["log"]
-    assert failed["end_timestamp"] is not None
-    assert f"Job {job['id']} failed: its server process" in restarted.log()
-
-    again = admin.submit(admin.workflow(task_id, {}), dataset_id)
-    done = admin.wait(again["id"])
+    restarted.wait_for_log(f"Job {job['id']}: its server process {stored['executor_id']} is no longer running")
+    wait_until(lambda: "Job adopted by server process" in admin.job(job["id"], show_tmp_logs=True)["log"], 30, "adoption")
+    gate.touch()
+    done = admin.wait(job["id"])
     assert done["status"] == "done", done["log"]
-    assert job_row(database, again["id"])["executor_id"].startswith(f"{socket.gethostname()}:{restarted.process.pid}:")
+    assert ledger.read_text() == "killed\n"
+    assert job_row(database, job["id"])["executor_id"].startswith(f"{socket.gethostname()}:{restarted.process.pid}:")
+
+    again = admin.submit(admin.workflow(admin.task("generic_non_parallel.py"), {}), dataset_id)
+    assert admin.wait(again["id"])["status"] == "done"
 
 
-def test_sigterm_lets_short_jobs_finish_and_fails_long_ones_after_the_grace_time(start, database, tmp_path):
-    grace = 6
+def test_sigterm_detaches_running_jobs_and_the_next_server_adopts_them(start, database, tmp_path):
+    grace = 20
     server = start(FRACTAL_GRACEFUL_SHUTDOWN_TIME=str(grace))
     admin = Admin(server, tmp_path / "data")
-    task_id = admin.task("generic_non_parallel.py")
-    long_job = admin.submit(admin.workflow(task_id, {"sleep": 120}), admin.dataset("long"))
-    short_job = admin.submit(admin.workflow(task_id, {"sleep": 3}), admin.dataset("short"))
-    for job in (long_job, short_job):
-        wait_until(
-            lambda: "SUBMIT 0-th task" in (admin.job(job["id"], show_tmp_logs=True)["log"] or ""),
-            30,
-            f"job {job['id']} to start",
-        )
-
-    def both_tasks():
-        pids = task_processes(server, "generic_non_parallel.py")
-        return pids if len(pids) == 2 else None
-
-    pids = wait_until(both_tasks, 30, "both task processes")
+    jobs = []
+    for name in ("one", "two"):
+        workflow_id, gate, ledger = gated_append(admin, tmp_path, name)
+        job = admin.submit(workflow_id, admin.dataset(name))
+        jobs.append((job, gate, ledger, running_task(admin, job, "append_line.py")))
 
     started = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
-    returncode = server.process.wait(grace + 30)
-    elapsed = time.monotonic() - started
-    assert returncode == 0, server.log()
-    assert grace - 0.5 < elapsed < grace + 10, server.log()
-    assert f"Waiting up to {grace}s for 2 running job(s)" in server.log()
+    assert server.process.wait(grace + 30) == 0, server.log()
+    assert time.monotonic() - started < grace, server.log()
+    assert f"Detaching 2 running job(s), within {grace}s" in server.log()
+    for job, _, _, task_pid in jobs:
+        assert job_row(database, job["id"]) == {"status": "submitted", "log": "", "executor_id": None}
+        assert alive(task_pid)
 
-    short = job_row(database, short_job["id"])
-    assert short["status"] == "done", short["log"]
-    assert 'END workflow "' in short["log"]
-    long = job_row(database, long_job["id"])
-    assert long["status"] == "failed"
-    assert long["log"].endswith(f"\n{SHUTDOWN_LOG}\n"), long["log"]
-    # The long job's task was stopped, not left running without a server.
-    wait_until(lambda: not any(alive(pid) for pid in pids), 10, "the task processes to end")
+    admin.use(start())
+    for job, gate, ledger, _ in jobs:
+        gate.touch()
+        done = admin.wait(job["id"])
+        assert done["status"] == "done", done["log"]
+        assert "the job's calls keep running, for the next one to adopt" in done["log"]
+        assert ledger.read_text().splitlines() == [ledger.stem]
 
 
-def test_sigterm_stops_jobs_at_once_with_a_stoppable_backend(start, database, tmp_path):
-    grace = 60
-    server = start(FRACTAL_RUNNER_BACKEND="local_experimental", FRACTAL_GRACEFUL_SHUTDOWN_TIME=str(grace))
+def test_stop_reaches_a_job_whose_server_died(start, database, tmp_path):
+    server = start(FRACTAL_RUNNER_BACKEND="local_experimental")
     admin = Admin(server, tmp_path / "data")
-    task_id = admin.task("generic_non_parallel.py")
-    job = admin.submit(admin.workflow(task_id, {"sleep": 120}), admin.dataset("stopped"))
-    task_pid = running_task(admin, server, job["id"], "generic_non_parallel.py")
+    workflow_id, _, ledger = gated_append(admin, tmp_path, "stopped")
+    job = admin.submit(workflow_id, admin.dataset("stopped"))
+    task_pid = running_task(admin, job, "append_line.py")
+    server.kill()
 
-    started = time.monotonic()
-    server.process.send_signal(signal.SIGTERM)
-    assert server.process.wait(grace) == 0, server.log()
-    assert time.monotonic() - started < 15, server.log()
-    assert not alive(task_pid)
-    stored = job_row(database, job["id"])
-    assert stored["status"] == "failed"
-    assert stored["log"].startswith(f"JOB ERROR in Fractal job {job['id']}:"), stored["log"]
-    assert stored["log"].endswith(f"\n{SHUTDOWN_LOG}\n"), stored["log"]
+    admin.use(start(FRACTAL_RUNNER_BACKEND="local_experimental"))
+    response = admin.client.get(f"{admin.project}/job/{job['id']}/stop/", headers=admin.headers)
+    assert response.status_code == 202, response.text
+    stopped = admin.wait(job["id"])
+    assert stopped["status"] == "failed"
+    assert stopped["log"].startswith(f"JOB ERROR in Fractal job {job['id']}:"), stopped["log"]
+    assert "BrokenProcessPool" in stopped["log"]
+    wait_until(lambda: not alive(task_pid), 10, "the task process to end")
+    assert not ledger.exists()
 
 
-def test_two_gunicorn_workers_run_each_job_once_and_record_jobs_stopped_by_sigterm(start, database, tmp_path):
+def test_two_gunicorn_workers_run_each_job_once_and_detach_jobs_at_sigterm(start, database, tmp_path):
     """Two workers claim jobs from the same database: each job runs exactly once.
 
     Then SIGTERM: gunicorn kills its workers `--graceful-timeout` seconds
-    later, so a running job must be stopped and recorded before that, even
-    though FRACTAL_GRACEFUL_SHUTDOWN_TIME is longer.
+    later; a running job detaches well before that.
     """
     graceful_timeout = 12
     server = start(
@@ -354,22 +342,14 @@ def test_two_gunicorn_workers_run_each_job_once_and_record_jobs_stopped_by_sigte
     assert {int(executor.split(":")[1]) for executor in executors} <= workers, (executors, workers)
     print(f"executors of the {len(jobs)} jobs: {sorted(executors)}")
 
-    long_job = admin.submit(admin.workflow(admin.task("generic_non_parallel.py"), {"sleep": 120}), admin.dataset("long"))
-    wait_until(
-        lambda: "SUBMIT 0-th task" in (admin.job(long_job["id"], show_tmp_logs=True)["log"] or ""), 30, "the long job"
-    )
-    [task_pid] = wait_until(
-        lambda: [pid for worker in workers for pid in task_processes_of(worker, "generic_non_parallel.py")],
-        30,
-        "the long job's task process",
-    )
+    workflow_id, _, _ = gated_append(admin, tmp_path, "long")
+    long_job = admin.submit(workflow_id, admin.dataset("long"))
+    task_pid = running_task(admin, long_job, "append_line.py")
     started = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(graceful_timeout + 30) == 0, server.log()
     assert time.monotonic() - started < graceful_timeout, server.log()
     assert "Running jobs get 4s instead of FRACTAL_GRACEFUL_SHUTDOWN_TIME=60s" in server.log()
     assert server.log().count("Fractal server process shut down") == 2  # neither worker was killed
-    stored = job_row(database, long_job["id"])
-    assert stored["status"] == "failed"
-    assert stored["log"].endswith(f"\n{SHUTDOWN_LOG}\n"), stored["log"]
-    wait_until(lambda: not alive(task_pid), 10, "the task process to end")
+    assert job_row(database, long_job["id"]) == {"status": "submitted", "log": "", "executor_id": None}
+    assert alive(task_pid)

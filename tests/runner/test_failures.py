@@ -1,5 +1,4 @@
 """Failures: the three report formats and the partial results (runner-v2.md section 7)."""
-import os
 import stat
 from pathlib import Path
 
@@ -7,7 +6,6 @@ from api.factories import create_job
 
 from fractal_server.db import db
 from fractal_server.db.models import JobV2
-from fractal_server.runner.executor import JobExecutor
 
 from .conftest import image, wait_for
 

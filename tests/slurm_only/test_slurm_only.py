@@ -13,7 +13,8 @@ from fractal_server_slurm_backend.config import load_slurm_config
 
 NO_LOCAL = (
     "FRACTAL_RUNNER_BACKEND=local but no installed plugin provides it "
-    "(installed backends: slurm); install the 'fractal-server-local-backend' package."
+    "(installed backends: slurm); install the plugin that provides it "
+    "(the README's Deployment section lists the backend packages)."
 )
 VALID_CONFIG = {
     "default_slurm_config": {"partition": "main", "cpus_per_task": 1, "mem": "4G"},

@@ -6,7 +6,7 @@ here belong to the task group's owner.
 from flask import Blueprint
 from sqlalchemy import select
 
-from fractal_server.api.v2 import task_group_rules as rules
+from fractal_server import task_group_rules as rules
 from fractal_server.api.v2.task_groups import filter_activities
 from fractal_server.auth.current_user import Access
 from fractal_server.db import db

@@ -70,12 +70,3 @@ def get_job(user: User, project_id: int, job_id: int) -> JobV2:
 def user_project_ids(user: User):
     """A subquery: ids of the projects linked to the user."""
     return select(LinkUserProjectV2.project_id).where(LinkUserProjectV2.user_id == user.id)
-
-
-def submitted_job_ids(*conditions) -> list[int]:
-    """Ids of `submitted` jobs matching the conditions (for 'in use' checks)."""
-    return list(
-        db.session.scalars(
-            select(JobV2.id).where(JobV2.status == "submitted", *conditions).order_by(JobV2.id)
-        )
-    )

@@ -3,12 +3,14 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from fractal_server.api.v2.access import get_dataset, get_workflow, submitted_job_ids
+from fractal_server.api.v2.access import get_dataset, get_workflow
 from fractal_server.api.v2.task_access import get_task_read
 from fractal_server.db import db, utc_now
 from fractal_server.db.models import JobV2, TaskGroupV2, User
+from fractal_server.db.models.jobs import submitted_job_ids
 from fractal_server.http.errors import ApiError
 from fractal_server.http.timestamps import format_timestamp
+from fractal_server.runner.user_settings import check_user_settings
 from fractal_server.schemas.jobs import JobCreate
 from fractal_server.server_state import server_state
 
@@ -82,22 +84,6 @@ def _task_range(body: JobCreate, num_tasks: int) -> tuple[int, int]:
             f"Original error: {reason}",
         )
     return first, last
-
-
-def check_user_settings(user: User, backend) -> None:
-    """The settings the backend needs must be set (an empty account list is fine)."""
-    settings = user.settings
-    missing = [
-        name
-        for name in backend.required_user_settings
-        if settings is None or getattr(settings, name) is None
-    ]
-    if missing:
-        raise ApiError(
-            422,
-            f"User settings are not valid for FRACTAL_RUNNER_BACKEND='{backend.name}'. "
-            f"Original error: missing {', '.join(missing)}",
-        )
 
 
 def _dump(row, fields: tuple[str, ...]) -> dict:

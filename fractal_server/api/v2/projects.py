@@ -2,9 +2,10 @@
 from flask import Blueprint
 from sqlalchemy import select
 
-from fractal_server.api.v2.access import get_project, submitted_job_ids, user_project_ids
+from fractal_server.api.v2.access import get_project, user_project_ids
 from fractal_server.auth.current_user import Access
 from fractal_server.db import db
+from fractal_server.db.models.jobs import submitted_job_ids
 from fractal_server.db.models import JobV2, LinkUserProjectV2, ProjectV2, User
 from fractal_server.http.errors import ApiError
 from fractal_server.http.routing import NO_BODY, endpoint

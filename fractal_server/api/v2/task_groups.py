@@ -2,7 +2,7 @@
 from flask import Blueprint
 from sqlalchemy import select
 
-from fractal_server.api.v2 import task_group_rules as rules
+from fractal_server import task_group_rules as rules
 from fractal_server.api.v2.task_access import get_task_group_full, get_task_group_read, readable_task_groups_query
 from fractal_server.auth.current_user import Access
 from fractal_server.db import db

@@ -9,7 +9,7 @@ from flask import Blueprint
 from sqlalchemy import func, select
 
 from fractal_server.api.v2.task_access import get_task_full, get_task_read, readable_task_groups_query
-from fractal_server.api.v2.task_group_rules import check_task_group_unique, resolve_user_group_id
+from fractal_server.task_group_rules import check_task_group_unique, resolve_user_group_id
 from fractal_server.auth.current_user import Access
 from fractal_server.db import db
 from fractal_server.db.models import TaskGroupV2, TaskV2, User

@@ -4,12 +4,13 @@ from typing import Optional
 from flask import Blueprint
 from sqlalchemy import select, update
 
-from fractal_server.api.v2.access import get_project, get_workflow, submitted_job_ids, user_project_ids
+from fractal_server.api.v2.access import get_project, get_workflow, user_project_ids
 from fractal_server.api.v2.task_access import can_read_task_group, readable_task_groups_query, user_group_ids
 from fractal_server.api.v2.workflow_tasks import append_workflow_task
 from fractal_server.auth.accounts import default_group
 from fractal_server.auth.current_user import Access
 from fractal_server.db import db
+from fractal_server.db.models.jobs import submitted_job_ids
 from fractal_server.db.models import JobV2, TaskGroupV2, TaskV2, User, WorkflowV2
 from fractal_server.http.errors import ApiError
 from fractal_server.http.routing import NO_BODY, endpoint

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import JSON, DateTime, ForeignKey
+from sqlalchemy import JSON, DateTime, ForeignKey, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fractal_server.db import JSONDocument, db, utc_now
@@ -50,3 +50,10 @@ class JobV2(db.Model):
     executor_heartbeat: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     runner_state: Mapped[Optional[dict]] = mapped_column(JSON)
     """`{"phase": [order, step] or null, "handle": backend handle or null}` once the job started."""
+
+
+def submitted_job_ids(*conditions) -> list[int]:
+    """Ids of `submitted` jobs matching the conditions (for 'in use' checks)."""
+    return list(
+        db.session.scalars(select(JobV2.id).where(JobV2.status == "submitted", *conditions).order_by(JobV2.id))
+    )

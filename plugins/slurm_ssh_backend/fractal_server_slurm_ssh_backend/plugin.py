@@ -21,6 +21,13 @@ def check_slurm_ssh_settings(settings) -> None:
         )
 
 
+def open_remote_task_host(settings, user_settings):
+    raise NotImplementedError(
+        "Building task environments over SSH is not available yet in this version "
+        "of the slurm_ssh backend plugin."
+    )
+
+
 def create_slurm_ssh_runner(context):
     raise NotImplementedError(
         "Running jobs through SLURM over SSH is not available yet in this version "
@@ -35,6 +42,7 @@ def fractal_runner_backends():
             name="slurm_ssh",
             check_settings=check_slurm_ssh_settings,
             create_runner=create_slurm_ssh_runner,
+            task_host=open_remote_task_host,
             required_user_settings=(
                 "ssh_host",
                 "ssh_username",

@@ -11,9 +11,9 @@ from typing import Optional
 
 from sqlalchemy import select
 
-from fractal_server.api.v2.access import submitted_job_ids
 from fractal_server.auth.accounts import DEFAULT_GROUP_NAME, default_group
 from fractal_server.db import db
+from fractal_server.db.models.jobs import submitted_job_ids
 from fractal_server.db.models import (
     JobV2,
     LinkUserGroup,
