@@ -4,6 +4,7 @@ The tests run as root. Commands of the server run as the service account
 (`runuser`), and commands of a task user go from the service account through
 `sudo --non-interactive -u <user>`, as in production.
 """
+
 import subprocess
 import time
 from pathlib import Path
@@ -13,8 +14,16 @@ TASK_USERS = ("fractal-user1", "fractal-user2")
 TEST_BASE_DIR = Path("/tmp/fractal-slurm-tests")
 """Made by `scripts/slurm-cluster`; unlike pytest's tmp_path, every account can enter it."""
 FINAL_STATES = {
-    "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
-    "OUT_OF_MEMORY", "PREEMPTED", "SPECIAL_EXIT", "TIMEOUT",
+    "BOOT_FAIL",
+    "CANCELLED",
+    "COMPLETED",
+    "DEADLINE",
+    "FAILED",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "SPECIAL_EXIT",
+    "TIMEOUT",
 }
 
 

@@ -1,4 +1,5 @@
 """Fixtures for the slurm backend's tests on the local cluster."""
+
 import os
 import shutil
 import subprocess

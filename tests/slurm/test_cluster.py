@@ -4,6 +4,7 @@ The server's service account submits jobs as each task user through sudo, the
 jobs run as that user, finished states are visible with `squeue --states=all`,
 and no account can read or write where it should not.
 """
+
 import os
 import pwd
 import shutil
@@ -38,9 +39,15 @@ def submit(user: str, script: Path, workdir: Path, *options: str) -> str:
     result = as_task_user(
         user,
         [
-            "sbatch", "--parsable", f"--chdir={workdir}",
-            f"--output={workdir}/slurm_%j.out", f"--error={workdir}/slurm_%j.err",
-            "--mem=16M", "--time=1", *options, str(script),
+            "sbatch",
+            "--parsable",
+            f"--chdir={workdir}",
+            f"--output={workdir}/slurm_%j.out",
+            f"--error={workdir}/slurm_%j.err",
+            "--mem=16M",
+            "--time=1",
+            *options,
+            str(script),
         ],
     )
     assert result.returncode == 0, result.stderr
@@ -71,8 +78,12 @@ def test_impossible_requests_are_rejected_at_submission(shared_dirs):
     result = as_task_user(
         USER1,
         [
-            "sbatch", "--parsable", f"--chdir={shared_dirs.users[USER1]}",
-            f"--ntasks={os.cpu_count() + 1}", "--mem=16M", str(script),
+            "sbatch",
+            "--parsable",
+            f"--chdir={shared_dirs.users[USER1]}",
+            f"--ntasks={os.cpu_count() + 1}",
+            "--mem=16M",
+            str(script),
         ],
     )
     assert result.returncode != 0
