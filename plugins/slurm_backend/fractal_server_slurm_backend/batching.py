@@ -26,25 +26,35 @@ def _calls_that_fit(cpus: int, mem: int, cpu_limit: int, mem_limit: int) -> int:
 
 
 def _check_meta_sizes(n_calls, cpus, mem, tasks_per_job, parallel_tasks_per_job, limits, logger):
-    jobs = math.ceil(n_calls / tasks_per_job)
-    over_max = [
-        (parallel_tasks_per_job * cpus, limits.max_cpus_per_job, "CPUs per job"),
-        (parallel_tasks_per_job * mem, limits.max_mem_per_job, "memory per job (MB)"),
-        (jobs, limits.max_num_jobs, "number of jobs"),
+    """Sizes chosen in the meta must respect the maxima; over a target, warn."""
+    sizes = [
+        (
+            "CPUs per job",
+            parallel_tasks_per_job * cpus,
+            limits.target_cpus_per_job,
+            limits.max_cpus_per_job,
+        ),
+        (
+            "memory per job (MB)",
+            parallel_tasks_per_job * mem,
+            limits.target_mem_per_job,
+            limits.max_mem_per_job,
+        ),
+        (
+            "number of jobs",
+            math.ceil(n_calls / tasks_per_job),
+            limits.target_num_jobs,
+            limits.max_num_jobs,
+        ),
     ]
-    for value, limit, what in over_max:
-        if value > limit:
+    for what, value, _, maximum in sizes:
+        if value > maximum:
             raise SlurmConfigError(
                 f"tasks_per_job={tasks_per_job} and parallel_tasks_per_job="
-                f"{parallel_tasks_per_job} give {what} {value}, over the maximum {limit} "
+                f"{parallel_tasks_per_job} give {what} {value}, over the maximum {maximum} "
                 "of batching_config."
             )
-    over_target = [
-        (parallel_tasks_per_job * cpus, limits.target_cpus_per_job, "CPUs per job"),
-        (parallel_tasks_per_job * mem, limits.target_mem_per_job, "memory per job (MB)"),
-        (jobs, limits.target_num_jobs, "number of jobs"),
-    ]
-    for value, target, what in over_target:
+    for what, value, target, _ in sizes:
         if value > target:
             logger.warning(f"SLURM {what} {value} is over the target {target} of batching_config.")
 
