@@ -192,3 +192,13 @@ def test_partition_cpus_and_memory_must_be_known(key, name):
         f"SLURM option {name} is not set for task 'Measure cells': set it in "
         "default_slurm_config of FRACTAL_SLURM_CONFIG_FILE."
     )
+
+
+def test_for_a_gpu_task_the_gpu_section_is_named_too():
+    defaults = {k: v for k, v in CONFIG["default_slurm_config"].items() if k != "cpus_per_task"}
+    with pytest.raises(SlurmConfigError) as error:
+        options({"needs_gpu": True}, config={**CONFIG, "default_slurm_config": defaults})
+    assert str(error.value) == (
+        "SLURM option cpus_per_task is not set for task 'Measure cells': set it in "
+        "default_slurm_config or gpu_slurm_config of FRACTAL_SLURM_CONFIG_FILE."
+    )

@@ -14,6 +14,7 @@ from fractal_server_slurm_backend.config import (
     BatchingConfig,
     SlurmConfigError,
     SlurmConfigFile,
+    SlurmOptions,
     memory_in_mb,
     single_line,
 )
@@ -90,14 +91,39 @@ def _meta_lines(value: Any) -> list[str]:
     ]
 
 
-def _unique(lines: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(lines))
-
-
 def worker_init_lines(worker_init: Optional[str]) -> tuple[str, ...]:
     """The job's `worker_init` split into lines, blank ones dropped."""
     lines = (line for line in (worker_init or "").splitlines() if line.strip())
     return tuple(_reject_account_line(line, "worker_init") for line in lines)
+
+
+def _resources(base: SlurmOptions, meta: dict) -> dict[str, Any]:
+    """Partition, CPUs, memory and the optional string options: the file's,
+    overridden by the meta's non-null values."""
+    values = {
+        "partition": base.partition,
+        "cpus_per_task": base.cpus_per_task,
+        "mem_per_call_mb": base.mem,
+        **{key: getattr(base, key) for key in _META_STRINGS},
+    }
+    if meta.get("cpus_per_task") is not None:
+        values["cpus_per_task"] = _positive_int("cpus_per_task", meta["cpus_per_task"])
+    if meta.get("mem") is not None:
+        try:
+            values["mem_per_call_mb"] = memory_in_mb(meta["mem"])
+        except ValueError as error:
+            raise SlurmConfigError(f"Invalid mem in WorkflowTask meta: {error}") from None
+    for key in _META_STRINGS:
+        if meta.get(key) is not None:
+            values[key] = _text(key, meta[key])
+    return values
+
+
+def _meta_batch_sizes(meta: dict) -> dict[str, Optional[int]]:
+    return {
+        key: None if meta.get(key) is None else _positive_int(key, meta[key])
+        for key in ("tasks_per_job", "parallel_tasks_per_job")
+    }
 
 
 def slurm_job_options(
@@ -121,53 +147,33 @@ def slurm_job_options(
             f"Invalid account={meta['account']} property in WorkflowTask meta attribute. "
             f"{ACCOUNT_ADVICE}"
         )
-    base = config.options_for(needs_gpu=meta.get("needs_gpu") is True)
-    values = {
-        "partition": base.partition,
-        "cpus_per_task": base.cpus_per_task,
-        "mem_per_call_mb": base.mem,
-        **{key: getattr(base, key) for key in _META_STRINGS},
-    }
-    if meta.get("cpus_per_task") is not None:
-        values["cpus_per_task"] = _positive_int("cpus_per_task", meta["cpus_per_task"])
-    if meta.get("mem") is not None:
-        try:
-            values["mem_per_call_mb"] = memory_in_mb(meta["mem"])
-        except ValueError as error:
-            raise SlurmConfigError(f"Invalid mem in WorkflowTask meta: {error}") from None
-    for key in _META_STRINGS:
-        if meta.get(key) is not None:
-            values[key] = _text(key, meta[key])
+    needs_gpu = meta.get("needs_gpu") is True
+    base = config.options_for(needs_gpu=needs_gpu)
+    values = _resources(base, meta)
     for key, name in [
         ("partition", "partition"),
         ("cpus_per_task", "cpus_per_task"),
         ("mem_per_call_mb", "mem"),
     ]:
         if values[key] is None:
+            sections = "default_slurm_config" + (" or gpu_slurm_config" if needs_gpu else "")
             raise SlurmConfigError(
                 f"SLURM option {name} is not set for task {task_name!r}: set it in "
-                "default_slurm_config of FRACTAL_SLURM_CONFIG_FILE"
-                + (" or in gpu_slurm_config" if meta.get("needs_gpu") is True else "")
-                + "."
+                f"{sections} of FRACTAL_SLURM_CONFIG_FILE."
             )
-    tasks_per_job = parallel_tasks_per_job = None
-    if parallel:
-        if meta.get("tasks_per_job") is not None:
-            tasks_per_job = _positive_int("tasks_per_job", meta["tasks_per_job"])
-        if meta.get("parallel_tasks_per_job") is not None:
-            parallel_tasks_per_job = _positive_int(
-                "parallel_tasks_per_job", meta["parallel_tasks_per_job"]
-            )
-    meta_lines = _meta_lines(meta["extra_lines"]) if meta.get("extra_lines") is not None else []
+    if meta.get("extra_lines") is not None:
+        extra_lines = list(base.extra_lines or []) + _meta_lines(meta["extra_lines"])
+    else:
+        extra_lines = list(base.extra_lines or [])
+    account = _text("slurm_account", slurm_account, "the job") if slurm_account else base.account
     return SlurmJobOptions(
         **values,
+        **(_meta_batch_sizes(meta) if parallel else {}),
         job_name=_text("name", task_name, "the task").replace(" ", "_"),
         batching=config.batching_config,
-        account=_text("slurm_account", slurm_account, "the job") if slurm_account else base.account,
-        extra_lines=_unique(list(base.extra_lines or []) + meta_lines),
+        account=account,
+        extra_lines=tuple(dict.fromkeys(extra_lines)),
         worker_init_lines=worker_init_lines(worker_init),
         user_local_exports=tuple((config.user_local_exports or {}).items()),
         pre_submission_commands=tuple(base.pre_submission_commands or ()),
-        tasks_per_job=tasks_per_job,
-        parallel_tasks_per_job=parallel_tasks_per_job,
     )
