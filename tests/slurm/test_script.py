@@ -11,6 +11,7 @@ from fractal_server_slurm_backend.script import (
     export_lines,
     script_name,
     slurm_log_names,
+    step_launcher,
     submission_script,
 )
 
@@ -220,3 +221,16 @@ def test_a_script_runs_every_call_with_at_most_p_at_once(shared_dirs):
     seen = [int((workdir / f"seen.{index}").read_text()) for index in range(4)]
     assert 1 <= max(seen) <= 2
     assert (workdir / out_name).exists()
+
+
+def test_the_step_launcher_is_the_prefix_of_every_call():
+    job_options = options({"cpus_per_task": 2, "mem": "3G"})
+    assert step_launcher(job_options) == [
+        "srun",
+        "--ntasks=1",
+        "--cpus-per-task=2",
+        "--mem=3000M",
+        "--exact",
+    ]
+    text = script(job_options, [["true"]], 1)
+    assert "\nsrun --ntasks=1 --cpus-per-task=2 --mem=3000M --exact true &\n" in text

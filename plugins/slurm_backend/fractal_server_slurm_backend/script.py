@@ -82,20 +82,29 @@ def _preamble(
     return lines
 
 
+def step_launcher(options: SlurmJobOptions) -> list[str]:
+    """The prefix that runs one call as a one-task step of the job's allocation
+    (also usable as the call wrapper's `launcher`)."""
+    return [
+        "srun",
+        "--ntasks=1",
+        f"--cpus-per-task={options.cpus_per_task}",
+        f"--mem={options.mem_per_call_mb}M",
+        "--exact",
+    ]
+
+
 def _call_lines(
     options: SlurmJobOptions, commands: Sequence[Sequence[str]], running: int
 ) -> list[str]:
-    step = (
-        f"srun --ntasks=1 --cpus-per-task={options.cpus_per_task} "
-        f"--mem={options.mem_per_call_mb}M --exact"
-    )
+    launcher = step_launcher(options)
     lines = []
     for index, argv in enumerate(commands):
         if not argv:
             raise ValueError(f"call {index} has an empty command")
         if index >= running:
             lines.append(f'wait "$call_{index - running}"')
-        lines.append(f"{step} {' '.join(_quoted(arg) for arg in argv)} &")
+        lines.append(f"{' '.join(_quoted(arg) for arg in [*launcher, *argv])} &")
         lines.append(f"call_{index}=$!")
     lines.append("wait")
     return lines
