@@ -1,0 +1,57 @@
+"""The local SLURM cluster of `scripts/slurm-cluster` and its accounts, seen from tests.
+
+The tests run as root. Commands of the server run as the service account
+(`runuser`), and commands of a task user go from the service account through
+`sudo --non-interactive -u <user>`, as in production.
+"""
+
+import subprocess
+import time
+from pathlib import Path
+
+SERVICE_ACCOUNT = "fractal-svc"
+TASK_USERS = ("fractal-user1", "fractal-user2")
+TEST_BASE_DIR = Path("/tmp/fractal-slurm-tests")
+"""Made by `scripts/slurm-cluster`; unlike pytest's tmp_path, every account can enter it."""
+FINAL_STATES = {
+    "BOOT_FAIL",
+    "CANCELLED",
+    "COMPLETED",
+    "DEADLINE",
+    "FAILED",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "SPECIAL_EXIT",
+    "TIMEOUT",
+}
+
+
+def run(argv: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def as_service_account(argv: list[str]) -> subprocess.CompletedProcess:
+    return run(["runuser", "-u", SERVICE_ACCOUNT, "--", *argv])
+
+
+def as_task_user(user: str, argv: list[str]) -> subprocess.CompletedProcess:
+    """Run argv as `user`, through the service account's sudo rule."""
+    return as_service_account(["sudo", "--non-interactive", "-u", user, *argv])
+
+
+def job_state(job_id: str) -> str:
+    """The job's state as the service account sees it, finished jobs included."""
+    result = as_service_account(
+        ["squeue", "--noheader", "--format=%T", f"--jobs={job_id}", "--states=all"]
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def wait_for_final_state(job_id: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while (state := job_state(job_id)) not in FINAL_STATES:
+        assert time.monotonic() < deadline, f"SLURM job {job_id} still {state!r}"
+        time.sleep(0.3)
+    return state

@@ -1,0 +1,236 @@
+"""Submission scripts (spec §5.1): their text, and one run on the local cluster."""
+
+import shutil
+
+import pytest
+
+from fractal_server_slurm_backend.config import SlurmConfigError, SlurmConfigFile
+from fractal_server_slurm_backend.options import slurm_job_options
+from fractal_server_slurm_backend.script import (
+    batch_prefix,
+    export_lines,
+    script_name,
+    slurm_log_names,
+    step_launcher,
+    submission_script,
+)
+
+from .cluster import SERVICE_ACCOUNT, TASK_USERS, as_task_user, wait_for_final_state
+from .test_config import CONFIG
+
+CACHE = "/home/ana/.fractal_cache"
+JOB_DIR = f"{CACHE}/proj_v1_job_0000007"
+SUBFOLDER = f"{JOB_DIR}/1_measure_cells"
+
+
+def options(meta=None, worker_init=None, account=None, config=CONFIG):
+    return slurm_job_options(
+        SlurmConfigFile.model_validate(config),
+        meta,
+        task_name="Measure cells",
+        parallel=True,
+        slurm_account=account,
+        worker_init=worker_init,
+    )
+
+
+def script(job_options, commands, parallel, prefix="1_batch_000000", **paths):
+    where = {"user_job_dir": JOB_DIR, "user_subfolder": SUBFOLDER, "exports_base": CACHE}
+    return submission_script(
+        job_options, commands, parallel, slurm_prefix=prefix, **{**where, **paths}
+    )
+
+
+def test_file_names():
+    assert batch_prefix(2, 0) == "2_batch_000000"
+    assert batch_prefix(12, 1234) == "12_batch_001234"
+    assert script_name("0") == "0_slurm_submit.sbatch"
+    assert slurm_log_names("0") == ("0_slurm_%j.out", "0_slurm_%j.err")
+    assert slurm_log_names("2_batch_000001", "1234") == (
+        "2_batch_000001_slurm_1234.out",
+        "2_batch_000001_slurm_1234.err",
+    )
+
+
+def test_a_batch_of_three_calls_two_at_a_time():
+    text = script(
+        options(
+            {"mem": "1G"},
+            worker_init="source /opt/conda.sh\nconda activate fractal",
+            account="lab-7",
+        ),
+        [
+            ["/venv/bin/python", "task.py", "--args-json", f"{SUBFOLDER}/1_par_{i:07d}.args.json"]
+            for i in range(3)
+        ],
+        2,
+    )
+    step = (
+        "srun --ntasks=1 --cpus-per-task=1 --mem=1000M --exact /venv/bin/python task.py --args-json"
+    )
+    assert text == "\n".join(
+        [
+            "#!/bin/bash",
+            "#SBATCH --partition=main",
+            "#SBATCH --ntasks=2",
+            "#SBATCH --cpus-per-task=1",
+            "#SBATCH --mem=2000M",
+            "#SBATCH --job-name=Measure_cells",
+            "#SBATCH --time=01:00:00",
+            "#SBATCH --account=lab-7",
+            f"#SBATCH --err={SUBFOLDER}/1_batch_000000_slurm_%j.err",
+            f"#SBATCH --out={SUBFOLDER}/1_batch_000000_slurm_%j.out",
+            f"#SBATCH -D {JOB_DIR}",
+            "#SBATCH --qos=normal",
+            "source /opt/conda.sh",
+            "conda activate fractal",
+            f"export CELLPOSE_LOCAL_MODELS_PATH={CACHE}/models",
+            f"export NAPARI_CONFIG={CACHE}/napari.json",
+            f"{step} {SUBFOLDER}/1_par_0000000.args.json &",
+            "call_0=$!",
+            f"{step} {SUBFOLDER}/1_par_0000001.args.json &",
+            "call_1=$!",
+            'wait "$call_0"',
+            f"{step} {SUBFOLDER}/1_par_0000002.args.json &",
+            "call_2=$!",
+            "wait",
+            "",
+        ]
+    )
+
+
+def test_resources_are_for_the_calls_that_run_at_once():
+    text = script(options({"cpus_per_task": 2, "mem": 300}), [["true"]] * 2, 8)
+    assert "#SBATCH --ntasks=2\n#SBATCH --cpus-per-task=2\n#SBATCH --mem=600M\n" in text
+    assert 'wait "$call' not in text
+
+
+def test_optional_options_appear_only_when_set():
+    config = {
+        **CONFIG,
+        "default_slurm_config": {"partition": "main", "cpus_per_task": 1, "mem": 100},
+    }
+    config.pop("user_local_exports")
+    text = script(options(config=config), [["true"]], 1)
+    for option in ("constraint", "gres", "gpus", "time", "account"):
+        assert f"--{option}" not in text
+    assert "export" not in text
+    text = script(
+        options({"gres": "gpu:1", "gpus": "2", "constraint": "a100"}, config=config), [["true"]], 1
+    )
+    assert "#SBATCH --constraint=a100\n#SBATCH --gres=gpu:1\n#SBATCH --gpus=2\n" in text
+
+
+def test_sbatch_lines_of_worker_init_go_to_the_preamble():
+    text = script(options(worker_init="module load a\n#SBATCH --qos=high"), [["true"]], 1)
+    lines = text.splitlines()
+    assert lines.index("#SBATCH --qos=high") < lines.index("module load a")
+    assert all(line.startswith(("#!", "#SBATCH")) for line in lines[: lines.index("module load a")])
+
+
+def test_everything_but_free_lines_is_quoted():
+    text = script(
+        options(meta={"constraint": "a&b"}),
+        [["python", "my task.py", "--name", "$(rm -rf ~)", "it's"]],
+        1,
+        user_job_dir="/data/my project/job",
+        user_subfolder="/data/my project/job/0_x",
+        exports_base="/data/my project",
+    )
+    assert "#SBATCH --constraint='a&b'\n" in text
+    assert "#SBATCH -D '/data/my project/job'\n" in text
+    assert "#SBATCH --err='/data/my project/job/0_x/1_batch_000000_slurm_%j.err'\n" in text
+    assert "export NAPARI_CONFIG='/data/my project/napari.json'\n" in text
+    assert " python 'my task.py' --name '$(rm -rf ~)' 'it'\"'\"'s' &\n" in text
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"commands": [["echo", "a\nb"]]},
+        {"user_job_dir": "/a\n/b"},
+        {"exports_base": "/a\rb"},
+    ],
+)
+def test_line_breaks_are_rejected(change):
+    arguments = {"commands": [["true"]], **change}
+    commands = arguments.pop("commands")
+    with pytest.raises(ValueError, match="must be a single line"):
+        script(options(), commands, 1, **arguments)
+
+
+def test_repeated_free_lines_are_rejected():
+    with pytest.raises(SlurmConfigError) as error:
+        script(options(worker_init="#SBATCH --qos=normal"), [["true"]], 1)
+    assert (
+        str(error.value)
+        == "Lines repeated in extra_lines and worker_init: ['#SBATCH --qos=normal']"
+    )
+
+
+@pytest.mark.parametrize("commands, parallel", [([], 1), ([["true"]], 0), ([[]], 1)])
+def test_a_job_needs_calls_and_room_for_them(commands, parallel):
+    with pytest.raises(ValueError):
+        script(options(), commands, parallel)
+
+
+def test_time_is_not_scaled_with_a_warning(caplog):
+    script(options(), [["true"]] * 3, 3)
+    assert caplog.messages == [
+        "SLURM job 1_batch_000000: time=01:00:00 is for the whole job of 3 calls, "
+        "3 at a time; it is not scaled."
+    ]
+
+
+def test_export_lines():
+    assert export_lines((("A", "x/y"), ("B", "z")), "/base") == [
+        "export A=/base/x/y",
+        "export B=/base/z",
+    ]
+
+
+@pytest.mark.usefixtures("slurm_cluster")
+def test_a_script_runs_every_call_with_at_most_p_at_once(shared_dirs):
+    """Four calls, two at a time, as the task user: each call records how many
+    calls were running when it started; srun never had to hold a step back."""
+    user = TASK_USERS[0]
+    workdir = shared_dirs.users[user]
+    probe = 'touch "running.$0"; ls running.* | wc -l > "seen.$0"; sleep 0.5; rm "running.$0"'
+    config = {
+        **CONFIG,
+        "default_slurm_config": {"partition": "main", "cpus_per_task": 1, "mem": 50},
+    }
+    text = script(
+        options(config=config),
+        [["sh", "-c", probe, str(index)] for index in range(4)],
+        2,
+        prefix="0",
+        user_job_dir=str(workdir),
+        user_subfolder=str(workdir),
+        exports_base=str(workdir),
+    )
+    path = shared_dirs.server / script_name("0")
+    path.write_text(text)
+    shutil.chown(path, user=SERVICE_ACCOUNT, group=SERVICE_ACCOUNT)
+    result = as_task_user(user, ["sbatch", "--parsable", str(path)])
+    assert result.returncode == 0, result.stderr
+    job_id = result.stdout.strip()
+    assert wait_for_final_state(job_id) == "COMPLETED"
+    out_name, err_name = slurm_log_names("0", job_id)
+    assert (workdir / err_name).read_text() == ""
+    seen = [int((workdir / f"seen.{index}").read_text()) for index in range(4)]
+    assert 1 <= max(seen) <= 2
+    assert (workdir / out_name).exists()
+
+
+def test_the_step_launcher_is_the_prefix_of_every_call():
+    job_options = options({"cpus_per_task": 2, "mem": "3G"})
+    assert step_launcher(job_options) == [
+        "srun",
+        "--ntasks=1",
+        "--cpus-per-task=2",
+        "--mem=3000M",
+        "--exact",
+    ]
+    text = script(job_options, [["true"]], 1)
+    assert "\nsrun --ntasks=1 --cpus-per-task=2 --mem=3000M --exact true &\n" in text
