@@ -4,6 +4,7 @@ import os
 
 import psycopg
 import pytest
+from backend_contract import check_backend_contract
 from psycopg import sql
 
 from fractal_server.app import create_app
@@ -112,3 +113,9 @@ def replace_backend(app, monkeypatch):
         monkeypatch.setattr(state, "backend", dataclasses.replace(state.backend, **changes))
 
     return replace
+
+
+@pytest.fixture
+def backend_contract():
+    """`check_backend_contract(make_runner, working_dir, python)`: what every runner backend must do."""
+    return check_backend_contract
