@@ -10,8 +10,8 @@ Fractal installed there.
 PHASE_FILE is a JSON object:
 
     {"parallel": 4,                    # calls running at once (all if null)
-     "chunked": false,                 # true: start a group of `parallel` calls
-                                       #   only when the previous group has ended
+     "chunk_size": 10,                 # optional: run the calls in consecutive groups of
+                                       #   that many, a group only when the previous one ended
      "launcher": ["srun", "-n1"],      # optional prefix of every command
      "calls": [{"argv": [...], "log": "/path/x.log", "status": "/path/x.status.json"}]}
 
@@ -41,20 +41,17 @@ class Phase:
     def __init__(self, spec: dict):
         self.calls = spec["calls"]
         self.parallel = spec.get("parallel") or len(self.calls) or 1
-        self.chunked = bool(spec.get("chunked"))
+        self.chunk_size = spec.get("chunk_size") or len(self.calls) or 1
         self.launcher = list(spec.get("launcher") or [])
         self.terminating = threading.Event()
         self.lock = threading.Lock()
         self.running: set = set()
 
     def run(self) -> None:
-        if self.chunked:
-            for start in range(0, len(self.calls), self.parallel):
-                self._run_concurrently(self.calls[start : start + self.parallel], self.parallel)
-        else:
-            self._run_concurrently(self.calls, self.parallel)
+        for start in range(0, len(self.calls), self.chunk_size):
+            self._run_concurrently(self.calls[start : start + self.chunk_size])
 
-    def _run_concurrently(self, calls: list, width: int) -> None:
+    def _run_concurrently(self, calls: list) -> None:
         pending = iter(calls)
 
         def worker() -> None:
@@ -65,7 +62,7 @@ class Phase:
                     return
                 self._run_one(call)
 
-        workers = [threading.Thread(target=worker) for _ in range(min(width, len(calls)))]
+        workers = [threading.Thread(target=worker) for _ in range(min(self.parallel, len(calls)))]
         for thread in workers:
             thread.start()
         for thread in workers:

@@ -27,13 +27,13 @@ def phase_spec(
     root: PurePath,
     *,
     parallel: Optional[int],
-    chunked: bool = False,
+    chunk_size: Optional[int] = None,
     launcher: Sequence[str] = (),
 ) -> dict:
     """The call wrapper's phase file, for calls that run with their files under `root`."""
     return {
         "parallel": parallel,
-        "chunked": chunked,
+        "chunk_size": chunk_size,
         "launcher": list(launcher),
         "calls": [
             {

@@ -27,6 +27,8 @@ BROKEN_POOL = (
     "Original error:\n"
     "A process in the process pool was terminated abruptly while the future was running or pending."
 )
+MAX_CONCURRENT_CALLS = min(32, (os.cpu_count() or 1) + 4)
+"""At most this many calls of a chunk run at once (the reference's thread pool size)."""
 LOST = (
     "The process that ran this task call ended without recording how the call ended "
     "(it was killed, or the machine restarted)."
@@ -37,7 +39,8 @@ class LocalRunner(JobRunner):
     """Runs the calls of a phase in chunks of `parallel_tasks_per_job`, one chunk after the other.
 
     The chunk size comes from the workflow task's meta, else from
-    `FRACTAL_LOCAL_CONFIG_FILE`, else all calls run at once.
+    `FRACTAL_LOCAL_CONFIG_FILE`, else the phase is one chunk; within a
+    chunk at most `MAX_CONCURRENT_CALLS` calls run at once.
     """
 
     poll_interval = 0.5
@@ -53,7 +56,8 @@ class LocalRunner(JobRunner):
         root = self.context.working_dir
         folder = root / calls[0].subfolder
         phase_file = folder / f"{calls[0].prefix}.phase.json"
-        phase_file.write_text(json.dumps(phase_spec(calls, root, parallel=chunk_size, chunked=True)))
+        spec = phase_spec(calls, root, parallel=MAX_CONCURRENT_CALLS, chunk_size=chunk_size)
+        phase_file.write_text(json.dumps(spec))
         with open(folder / f"{calls[0].prefix}.phase.out", "ab") as output:
             wrapper = subprocess.Popen(
                 [sys.executable, str(WRAPPER_SCRIPT), str(phase_file)],
