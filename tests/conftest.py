@@ -1,54 +1,45 @@
-"""Shared fixtures: a PostgreSQL database per test session, apps, users, servers."""
-import dataclasses
-import os
+"""Shared fixtures: a PostgreSQL database per test session, apps, users, real servers.
 
-import psycopg
+In-process: `app` and `client` on the session's database, `make_user`,
+`superuser`/`admin`, and the users `alice`, `bob` and `carol`.
+Real servers (see `servers.py`): `real_servers` makes deployments on
+throw-away databases, `deployment` and `server` are a module's own,
+`server_user` is a regular user of that server, `fractal` its command-line
+client. Backends: `replace_backend`, `backend_contract`.
+"""
+import dataclasses
+import itertools
+import os
+from contextlib import ExitStack
+
+import bcrypt
 import pytest
+import requests
+from appdb import new_user, reset_database
 from backend_contract import check_backend_contract
-from psycopg import sql
+from servers import DEFAULT_ADMIN, Deployment, FractalClient, make_environ, throwaway_database
 
 from fractal_server.app import create_app
-from fractal_server.auth.accounts import create_user, ensure_default_group
-from fractal_server.auth.tokens import issue_token
-from fractal_server.db import db
 from fractal_server.db.setup import upgrade_schema
 
-POSTGRES = {
-    "host": os.environ.get("FRACTAL_TEST_POSTGRES_HOST", "127.0.0.1"),
-    "port": os.environ.get("FRACTAL_TEST_POSTGRES_PORT", "5432"),
-    "user": os.environ.get("FRACTAL_TEST_POSTGRES_USER", "postgres"),
-}
+_real_gensalt = bcrypt.gensalt
+_databases = itertools.count()
 
 
-def _admin_connection():
-    return psycopg.connect(dbname="postgres", autocommit=True, **POSTGRES)
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """Cheap bcrypt hashes (cost 4 instead of 12) in the test process: tests make many users."""
+    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": _real_gensalt(4, prefix))
+
+
+# --- the in-process app -------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def postgres_db():
     """A fresh, empty PostgreSQL database for this test session."""
-    name = f"fractal_test_{os.getpid()}"
-    with _admin_connection() as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield name
-    with _admin_connection() as connection:
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def make_environ(base_dir, database: str) -> dict[str, str]:
-    """A complete production-like configuration on PostgreSQL."""
-    return {
-        "JWT_SECRET_KEY": "a-test-secret-key-that-is-long-enough-for-hs256",
-        "POSTGRES_DB": database,
-        "POSTGRES_HOST": POSTGRES["host"],
-        "POSTGRES_PORT": POSTGRES["port"],
-        "POSTGRES_USER": POSTGRES["user"],
-        "FRACTAL_TASKS_DIR": str(base_dir / "tasks"),
-        "FRACTAL_RUNNER_WORKING_BASE_DIR": str(base_dir / "jobs"),
-    }
+    with throwaway_database(f"fractal_test_{os.getpid()}") as name:
+        yield name
 
 
 @pytest.fixture(scope="session")
@@ -66,34 +57,126 @@ def app(environ):
 @pytest.fixture
 def client(app):
     """A test client on an empty database (ids start at 1) with the group `All`."""
-    with app.app_context():
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-            if "id" in table.columns:
-                db.session.execute(
-                    db.text("SELECT setval(pg_get_serial_sequence(:name, 'id'), 1, false)"),
-                    {"name": table.name},
-                )
-        db.session.commit()
-        ensure_default_group()
+    reset_database(app)
     return app.test_client()
+
+
+# --- users of the in-process app ------------------------------------------------
 
 
 @pytest.fixture
 def make_user(app, client):
-    """Create a user and return `(user_id, headers with a bearer token)`."""
-
-    def make(email="user@example.org", password="password", **flags):
-        with app.app_context():
-            user = create_user(email, password, **flags)
-            return user.id, {"Authorization": f"Bearer {issue_token(user, 3600)}"}
-
-    return make
+    """`make_user(email, password, **flags)`: create a user; answer `(user_id, bearer headers)`."""
+    return lambda *args, **flags: new_user(app, *args, **flags)
 
 
 @pytest.fixture
 def superuser(make_user):
+    """A verified superuser (`admin@example.org`, user id 1): `(user_id, headers)`."""
     return make_user("admin@example.org", is_superuser=True, is_verified=True)
+
+
+@pytest.fixture
+def admin(superuser):
+    """The bearer headers of `superuser`."""
+    return superuser[1]
+
+
+@pytest.fixture
+def verified_users() -> bool:
+    """Whether `alice`, `bob` and `carol` are verified: no, unless a module or folder says so."""
+    return False
+
+
+@pytest.fixture
+def alice(make_user, verified_users):
+    """An active user (`alice@example.org`, password `password`): `(user_id, headers)`."""
+    return make_user("alice@example.org", is_verified=verified_users)
+
+
+@pytest.fixture
+def bob(make_user, verified_users):
+    """An active user (`bob@example.org`): `(user_id, headers)`."""
+    return make_user("bob@example.org", is_verified=verified_users)
+
+
+@pytest.fixture
+def carol(make_user, verified_users):
+    """An active user (`carol@example.org`): `(user_id, headers)`."""
+    return make_user("carol@example.org", is_verified=verified_users)
+
+
+# --- real servers ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_servers(tmp_path_factory):
+    """`real_servers(set_db=True, **settings)`: a new `Deployment` of real servers.
+
+    Its database is a throw-away PostgreSQL database, prepared by `fractalctl
+    set-db` unless `set_db` is false; its folder is new; `settings` are added
+    to its configuration. At the end of the module, its servers are killed
+    and its database is dropped.
+    """
+    with ExitStack() as stack:
+
+        def deploy(set_db: bool = True, **settings: str) -> Deployment:
+            name = f"fractal_servers_{os.getpid()}_{next(_databases)}"
+            database = stack.enter_context(throwaway_database(name))
+            folder = tmp_path_factory.mktemp("deployment")
+            deployment = stack.enter_context(Deployment(folder, database, **settings))
+            if set_db:
+                deployment.set_db()
+            return deployment
+
+        yield deploy
+
+
+@pytest.fixture(scope="module")
+def deployment(real_servers) -> Deployment:
+    """The module's deployment: the default configuration on a database set up by `fractalctl set-db`."""
+    return real_servers()
+
+
+@pytest.fixture(scope="module")
+def server(deployment):
+    """`fractalctl start` on the module's deployment, answering."""
+    return deployment.start()
+
+
+@pytest.fixture(scope="module")
+def server_user(server) -> tuple[str, str]:
+    """A regular user of `server`, created by the default admin over HTTP: active,
+    verified, not a superuser. Answers `(email, password)`."""
+    credentials = ("user@example.org", "a-user-password")
+    email, password = credentials
+    admin = server.login(DEFAULT_ADMIN)
+    response = requests.post(
+        f"{server.url}/auth/register/", json={"email": email, "password": password}, headers=admin, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    response = requests.patch(
+        f"{server.url}/auth/users/{response.json()['id']}/", json={"is_verified": True}, headers=admin, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    user = response.json()
+    assert (user["is_active"], user["is_verified"], user["is_superuser"]) == (True, True, False)
+    return credentials
+
+
+@pytest.fixture(scope="module")
+def fractal_user() -> tuple[str, str]:
+    """Who `fractal` logs in as: the default admin, unless a module says otherwise."""
+    return DEFAULT_ADMIN
+
+
+@pytest.fixture
+def fractal(server, fractal_user, tmp_path) -> FractalClient:
+    """The `fractal` command line of `fractal_user` on `server`, in `tmp_path`."""
+    return FractalClient(server.url, fractal_user, tmp_path)
+
+
+# --- backends -------------------------------------------------------------------
 
 
 def _unreachable_task_host(settings, user_settings):

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 import pytest
 import requests
-from servers import BIN, ServerProcess, free_port
+from servers import Deployment, free_port
 
 from fractal_server.app import create_app
 from fractal_server.config.errors import FractalConfigurationError
@@ -124,18 +124,9 @@ def oauth_server(client, environ, oidc_provider, tmp_path):
     port = free_port()
     redirect_url = f"http://127.0.0.1:{port}{CALLBACK_PATH}"
     oidc_provider.add_redirect_uri(redirect_url)
-    server = ServerProcess(
-        [str(BIN / "fractalctl"), "start", "--port", str(port)],
-        {**environ, **oauth_env("LOOPBACK", oidc_provider, redirect_url)},
-        port,
-        tmp_path,
-        tmp_path / "server.log",
-    )
-    try:
-        server.wait_alive()
-        yield server
-    finally:
-        server.kill()
+    variables = oauth_env("LOOPBACK", oidc_provider, redirect_url)
+    with Deployment(tmp_path, environ["POSTGRES_DB"], **variables) as deployment:
+        yield deployment.start(port=port)
 
 
 def login_through_server(server) -> requests.Response:

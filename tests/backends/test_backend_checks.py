@@ -2,12 +2,10 @@
 import json
 
 import pytest
-from conftest import make_environ
-from servers import BIN, run
+from servers import BIN, make_environ, run, startup_error
 
 from fractal_server import __version__
 from fractal_server.app import create_app
-from fractal_server.config.errors import FractalConfigurationError
 
 SLURM_CONFIG = {
     "default_slurm_config": {"partition": "main", "cpus_per_task": 1, "mem": "4G"},
@@ -24,14 +22,6 @@ SLURM_CONFIG = {
 
 def backend_of(environ) -> str:
     return create_app(environ=environ).extensions["fractal"].backend.name
-
-
-def startup_error(environ) -> str:
-    with pytest.raises(FractalConfigurationError) as error:
-        create_app(environ=environ)
-    message = str(error.value)
-    assert "\n" not in message
-    return message
 
 
 @pytest.fixture

@@ -6,69 +6,9 @@ the project, dataset, tasks and workflow as the default admin, submits the
 job, polls it and downloads its folder, exactly as a user would.
 """
 import json
-import os
-import subprocess
 import time
 
-import psycopg
-import pytest
-from conftest import POSTGRES, make_environ
-from psycopg import sql
 from runner.conftest import mock_command
-from servers import BIN, ServerProcess, free_port, process_env, run
-
-FRACTAL = BIN / "fractal"
-
-
-def _postgres(database: str = "postgres"):
-    return psycopg.connect(dbname=database, autocommit=True, **POSTGRES)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`fractalctl start` (local backend) on a database prepared by `fractalctl set-db`."""
-    name = f"fractal_client_jobs_{os.getpid()}"
-    with _postgres() as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base = tmp_path_factory.mktemp("fractal-client-jobs")
-    env = {"HOME": str(base), **make_environ(base, name), "FRACTAL_RUNNER_BACKEND": "local"}
-    process = None
-    try:
-        set_db = run([str(BIN / "fractalctl"), "set-db"], env, base, timeout=120)
-        assert set_db.returncode == 0, set_db.stdout + set_db.stderr
-        port = free_port()
-        process = ServerProcess(
-            [str(BIN / "fractalctl"), "start", "--port", str(port)], env, port, base, base / "server.log"
-        )
-        process.wait_alive(timeout=60)
-        yield process
-    finally:
-        if process is not None:
-            process.kill()
-        with _postgres() as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@pytest.fixture
-def fractal(server, tmp_path):
-    """Run `fractal ARGS...` as the default admin; answer its standard output (exit code 0 checked)."""
-    env = {
-        "HOME": str(tmp_path),
-        "FRACTAL_SERVER": server.url,
-        "FRACTAL_USER": "admin@fractal.xy",
-        "FRACTAL_PASSWORD": "1234",
-        "FRACTAL_CACHE_PATH": str(tmp_path / "cache"),
-    }
-
-    def fractal_command(*args: str) -> str:
-        done = subprocess.run(
-            [str(FRACTAL), *args], env=process_env(env), cwd=tmp_path, capture_output=True, text=True, timeout=60
-        )
-        assert done.returncode == 0, f"fractal {' '.join(args)}:\n{done.stdout}{done.stderr}"
-        return done.stdout.strip()
-
-    return fractal_command
 
 
 def write_json(path, content) -> str:
@@ -77,13 +17,13 @@ def write_json(path, content) -> str:
 
 
 def test_submit_poll_and_download_a_job_with_the_fractal_client(fractal, tmp_path):
-    project_id = fractal("--batch", "project", "new", "client project")
+    project_id = fractal.ok("--batch", "project", "new", "client project")
     zarr_dir = tmp_path / "zarr"
-    dataset_id = fractal("--batch", "project", "add-dataset", project_id, "plate", "--zarr-dir", str(zarr_dir))
-    create_images = fractal(
+    dataset_id = fractal.ok("--batch", "project", "add-dataset", project_id, "plate", "--zarr-dir", str(zarr_dir))
+    create_images = fractal.ok(
         "--batch", "task", "new", "Create Images", "--command-non-parallel", mock_command("create_images.py")
     )
-    compound = fractal(
+    compound = fractal.ok(
         "--batch",
         "task",
         "new",
@@ -93,8 +33,8 @@ def test_submit_poll_and_download_a_job_with_the_fractal_client(fractal, tmp_pat
         "--command-parallel",
         mock_command("generic_compound_compute.py"),
     )
-    workflow_id = fractal("--batch", "workflow", "new", "client workflow", project_id)
-    fractal(
+    workflow_id = fractal.ok("--batch", "workflow", "new", "client workflow", project_id)
+    fractal.ok(
         "workflow",
         "add-task",
         project_id,
@@ -104,7 +44,7 @@ def test_submit_poll_and_download_a_job_with_the_fractal_client(fractal, tmp_pat
         "--args-non-parallel",
         write_json(tmp_path / "create.json", {"num_images": 2}),
     )
-    fractal(
+    fractal.ok(
         "workflow",
         "add-task",
         project_id,
@@ -114,21 +54,21 @@ def test_submit_poll_and_download_a_job_with_the_fractal_client(fractal, tmp_pat
         "--args-parallel",
         write_json(tmp_path / "mip.json", {"suffix": "_mip"}),
     )
-    workflow = json.loads(fractal("workflow", "show", project_id, workflow_id))
+    workflow = json.loads(fractal.ok("workflow", "show", project_id, workflow_id))
     assert [wftask["task"]["type"] for wftask in workflow["task_list"]] == ["non_parallel", "compound"]
 
-    job_id = fractal("--batch", "job", "submit", project_id, workflow_id, dataset_id)
+    job_id = fractal.ok("--batch", "job", "submit", project_id, workflow_id, dataset_id)
     deadline = time.monotonic() + 60
-    while (status := fractal("--batch", "job", "show", project_id, job_id)) == "submitted":
+    while (status := fractal.ok("--batch", "job", "show", project_id, job_id)) == "submitted":
         assert time.monotonic() < deadline, f"job {job_id} still submitted after 60s"
         time.sleep(0.5)
-    job = json.loads(fractal("job", "show", project_id, job_id))
+    job = json.loads(fractal.ok("job", "show", project_id, job_id))
     assert status == job["status"] == "done", job["log"]
     assert job["dataset_id"] == int(dataset_id)
     assert 'END workflow "client workflow"' in job["log"]
 
     output = tmp_path / "logs"
-    message = fractal("job", "download-logs", "--output", str(output), project_id, job_id)
+    message = fractal.ok("job", "download-logs", "--output", str(output), project_id, job_id)
     assert "Logs downloaded to" in message
     assert not (tmp_path / "logs_tmp.zip").exists()
     files = {str(path.relative_to(output)) for path in output.rglob("*") if path.is_file()}

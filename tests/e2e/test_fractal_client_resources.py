@@ -9,78 +9,23 @@ Client 2.5 has no `dataset new` / `dataset list`: datasets are created with
 `project add-dataset`, and listed here over HTTP.
 """
 import json
-import os
-import subprocess
 
-import psycopg
 import pytest
 import requests
-from conftest import POSTGRES, make_environ
-from psycopg import sql
-from servers import BIN, ServerProcess, free_port
-
-ADMIN = ("admin@fractal.xy", "1234")
-USER = ("client-resources@example.org", "a-user-password")
-FRACTAL = BIN / "fractal"
-
-
-def postgres_admin(statement: sql.Composable) -> None:
-    with psycopg.connect(dbname="postgres", autocommit=True, **POSTGRES) as connection:
-        connection.execute(statement)
-
-
-def token(server, credentials) -> str:
-    email, password = credentials
-    response = requests.post(
-        f"{server.url}/auth/token/login/", data={"username": email, "password": password}, timeout=10
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`fractalctl start` on a fresh database, with a regular user."""
-    name = f"fractal_client_resources_{os.getpid()}"
-    database = sql.Identifier(name)
-    base = tmp_path_factory.mktemp("client-resources-server")
-    env = {"PATH": os.environ["PATH"], "HOME": str(base), **make_environ(base, name)}
-    fractalctl = str(BIN / "fractalctl")
-    postgres_admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
-    postgres_admin(sql.SQL("CREATE DATABASE {}").format(database))
-    process = None
-    try:
-        set_db = subprocess.run(
-            [fractalctl, "set-db"], env=env, cwd=base, capture_output=True, text=True, timeout=120
-        )
-        assert set_db.returncode == 0, set_db.stdout + set_db.stderr
-        port = free_port()
-        process = ServerProcess([fractalctl, "start", "--port", str(port)], env, port, base, base / "server.log")
-        process.wait_alive()
-        admin = {"Authorization": f"Bearer {token(process, ADMIN)}"}
-        email, password = USER
-        response = requests.post(
-            f"{process.url}/auth/register/", json={"email": email, "password": password}, headers=admin, timeout=10
-        )
-        assert response.status_code == 201, response.text
-        response = requests.patch(
-            f"{process.url}/auth/users/{response.json()['id']}/", json={"is_verified": True}, headers=admin, timeout=10
-        )
-        assert response.status_code == 200, response.text
-        assert (response.json()["is_verified"], response.json()["is_superuser"]) == (True, False)
-        yield process
-    finally:
-        if process is not None:
-            process.kill()
-        postgres_admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+def fractal_user(server_user):
+    """The client logs in as the regular user."""
+    return server_user
 
 
 class Api:
     """The server's state as the regular user sees it, straight over HTTP."""
 
-    def __init__(self, server):
+    def __init__(self, server, credentials):
         self.url = server.url
-        self.headers = {"Authorization": f"Bearer {token(server, USER)}"}
+        self.headers = server.login(credentials)
 
     def get(self, path: str) -> requests.Response:
         return requests.get(f"{self.url}{path}", headers=self.headers, timeout=10)
@@ -97,46 +42,12 @@ class Api:
 
 
 @pytest.fixture
-def api(server):
-    return Api(server)
-
-
-@pytest.fixture
-def fractal(server, tmp_path):
-    """Run `fractal ARGS...` as the regular user; answer (exit code, stdout, stderr)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "FRACTAL_SERVER": server.url,
-        "FRACTAL_USER": USER[0],
-        "FRACTAL_PASSWORD": USER[1],
-        "FRACTAL_CACHE_PATH": str(tmp_path / "cache"),
-    }
-
-    def run(*args: str):
-        done = subprocess.run(
-            [str(FRACTAL), *map(str, args)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-        )
-        return done.returncode, done.stdout, done.stderr
-
-    return run
-
-
-def ok(fractal, *args) -> str:
-    """stdout of a command that must succeed."""
-    code, out, err = fractal(*args)
-    assert code == 0, f"fractal {args}: {out}{err}"
-    return out
-
-
-def ok_json(fractal, *args):
-    return json.loads(ok(fractal, *args))
+def api(server, server_user):
+    return Api(server, server_user)
 
 
 def batch_id(fractal, *args) -> int:
-    return int(ok(fractal, "--batch", *args).strip())
+    return int(fractal.ok("--batch", *args))
 
 
 def fails(fractal, *args) -> str:
@@ -157,17 +68,17 @@ def write_json(path, content) -> str:
 
 def test_project_new_list_show_edit_delete(fractal, api):
     first = batch_id(fractal, "project", "new", "proj-one")
-    second = ok_json(fractal, "project", "new", "proj-two")
+    second = fractal.ok_json("project", "new", "proj-two")
     assert second["name"] == "proj-two" and second["id"] == first + 1
     assert set(second) == {"id", "name", "timestamp_created"}
     assert second["timestamp_created"].endswith("+00:00")
 
-    listed = ok_json(fractal, "project", "list")
+    listed = fractal.ok_json("project", "list")
     mine = [project for project in listed if project["id"] in (first, second["id"])]
     assert [project["name"] for project in mine] == ["proj-one", "proj-two"]
-    assert ok_json(fractal, "project", "show", first) == api.ok(f"/api/v2/project/{first}/")
+    assert fractal.ok_json("project", "show", first) == api.ok(f"/api/v2/project/{first}/")
 
-    edited = ok_json(fractal, "project", "edit", first, "--new-name", "proj-renamed")
+    edited = fractal.ok_json("project", "edit", first, "--new-name", "proj-renamed")
     assert (edited["id"], edited["name"]) == (first, "proj-renamed")
     assert api.ok(f"/api/v2/project/{first}/")["name"] == "proj-renamed"
     output = fails(fractal, "project", "edit", second["id"], "--new-name", "proj-renamed")
@@ -175,18 +86,18 @@ def test_project_new_list_show_edit_delete(fractal, api):
     assert "Project name (proj-renamed) already in use" in output
     assert "Project name (proj-two) already in use" in fails(fractal, "project", "new", "proj-two")
 
-    assert ok(fractal, "project", "delete", second["id"]).strip() == ""
+    assert fractal.ok("project", "delete", second["id"]).strip() == ""
     assert api.get(f"/api/v2/project/{second['id']}/").status_code == 404
     assert "Project not found" in fails(fractal, "project", "show", second["id"])
-    assert second["id"] not in [project["id"] for project in ok_json(fractal, "project", "list")]
+    assert second["id"] not in [project["id"] for project in fractal.ok_json("project", "list")]
 
 
 def test_project_of_another_user_is_refused(fractal, server):
-    admin = {"Authorization": f"Bearer {token(server, ADMIN)}"}
+    admin = server.login()
     response = requests.post(f"{server.url}/api/v2/project/", json={"name": "admin-only"}, headers=admin, timeout=10)
     project_id = response.json()["id"]
     assert f"Not allowed on project {project_id}" in fails(fractal, "project", "show", project_id)
-    assert project_id not in [project["id"] for project in ok_json(fractal, "project", "list")]
+    assert project_id not in [project["id"] for project in fractal.ok_json("project", "list")]
 
 
 # --- Datasets -----------------------------------------------------------------
@@ -199,8 +110,8 @@ def test_dataset_new_show_edit_delete(fractal, api, tmp_path):
 
     first = batch_id(fractal, "project", "add-dataset", project_id, "ds-one", "--zarr-dir", "/data/zarr//one/")
     filters = {"attributes": {"well": "A01"}, "types": {"is_3D": True}}
-    second = ok_json(
-        fractal, "project", "add-dataset", project_id, "ds-two", "--zarr-dir", "/data/two",
+    second = fractal.ok_json(
+        "project", "add-dataset", project_id, "ds-two", "--zarr-dir", "/data/two",
         "--filters", write_json(tmp_path / "filters.json", filters),
     )
     assert second["id"] == first + 1
@@ -208,15 +119,15 @@ def test_dataset_new_show_edit_delete(fractal, api, tmp_path):
     assert (second["project_id"], second["history"]) == (project_id, [])
     assert second["project"]["name"] == "datasets-project"
 
-    shown = ok_json(fractal, "dataset", "show", project_id, first)
+    shown = fractal.ok_json("dataset", "show", project_id, first)
     assert (shown["name"], shown["zarr_dir"]) == ("ds-one", "/data/zarr/one")
     assert shown == api.ok(f"/api/v2/project/{project_id}/dataset/{first}/")
     listed = api.ok(f"/api/v2/project/{project_id}/dataset/")
     assert [(dataset["id"], dataset["name"]) for dataset in listed] == [(first, "ds-one"), (second["id"], "ds-two")]
 
     new_filters = {"attributes": {"plate": "p1.zarr"}, "types": {}}
-    edited = ok_json(
-        fractal, "dataset", "edit", project_id, first, "--new-name", "ds-renamed",
+    edited = fractal.ok_json(
+        "dataset", "edit", project_id, first, "--new-name", "ds-renamed",
         "--filters", write_json(tmp_path / "new-filters.json", new_filters),
     )
     assert (edited["name"], edited["filters"]) == ("ds-renamed", new_filters)
@@ -224,18 +135,18 @@ def test_dataset_new_show_edit_delete(fractal, api, tmp_path):
     assert (stored["name"], stored["filters"], stored["zarr_dir"]) == ("ds-renamed", new_filters, "/data/zarr/one")
     assert "cannot be empty" in fails(fractal, "dataset", "edit", project_id, first, "--new-name", " ")
 
-    assert ok(fractal, "dataset", "delete", project_id, first).strip() == ""
+    assert fractal.ok("dataset", "delete", project_id, first).strip() == ""
     assert api.get(f"/api/v2/project/{project_id}/dataset/{first}/").status_code == 404
     assert [dataset["id"] for dataset in api.ok(f"/api/v2/project/{project_id}/dataset/")] == [second["id"]]
     # `dataset show` prints whatever the server answers, without checking the status.
-    assert ok_json(fractal, "dataset", "show", project_id, first) == {"detail": "Dataset not found"}
+    assert fractal.ok_json("dataset", "show", project_id, first) == {"detail": "Dataset not found"}
     assert "Dataset not found" in fails(fractal, "dataset", "delete", project_id, first)
 
 
 # --- Tasks --------------------------------------------------------------------
 
 
-def test_task_new_list_edit(fractal, api, tmp_path):
+def test_task_new_list_edit(fractal, fractal_user, api, tmp_path):
     meta = {"cpus_per_task": 2}
     schema = {"title": "Args", "type": "object", "properties": {"x": {"type": "integer"}}}
     non_parallel = batch_id(
@@ -244,8 +155,8 @@ def test_task_new_list_edit(fractal, api, tmp_path):
         "--args-schema-non-parallel", write_json(tmp_path / "schema.json", schema),
         "--args-schema-version", "pydantic_v2",
     )
-    parallel = ok_json(
-        fractal, "task", "new", "client-p-task", "--command-parallel", "python3 /tasks/p.py", "--private"
+    parallel = fractal.ok_json(
+        "task", "new", "client-p-task", "--command-parallel", "python3 /tasks/p.py", "--private"
     )
     assert parallel["id"] == non_parallel + 1
     assert (parallel["type"], parallel["command_parallel"], parallel["version"]) == (
@@ -254,9 +165,9 @@ def test_task_new_list_edit(fractal, api, tmp_path):
     output = fails(fractal, "task", "new", "bad-task", "--command-parallel", "python3 run.py; rm -rf /")
     assert "Server returned 422" in output and "Command must not contain any of this characters" in output
     output = fails(fractal, "task", "new", "client-np-task", "--command-parallel", "x", "--version", "1.0")
-    assert f"User '{USER[0]}' already owns a task group with name='client-np-task' and version='1.0'." in output
+    assert f"User '{fractal_user[0]}' already owns a task group with name='client-np-task' and version='1.0'." in output
 
-    listed = ok_json(fractal, "task", "list")
+    listed = fractal.ok_json("task", "list")
     names = [task["name"] for task in listed if task["id"] in (non_parallel, parallel["id"])]
     assert names == ["client-np-task", "client-p-task"]
     shown = next(task for task in listed if task["id"] == non_parallel)
@@ -269,13 +180,13 @@ def test_task_new_list_edit(fractal, api, tmp_path):
     assert groups["client-p-task"]["user_group_id"] is None
     assert [task["id"] for task in groups["client-p-task"]["task_list"]] == [parallel["id"]]
 
-    edited = ok_json(
-        fractal, "task", "edit", "--id", non_parallel, "--command-non-parallel", "python3 /tasks/np2.py",
+    edited = fractal.ok_json(
+        "task", "edit", "--id", non_parallel, "--command-non-parallel", "python3 /tasks/np2.py",
         "--input-types", write_json(tmp_path / "input.json", {"is_3D": False}),
     )
     assert (edited["command_non_parallel"], edited["input_types"]) == ("python3 /tasks/np2.py", {"is_3D": False})
-    edited = ok_json(
-        fractal, "task", "edit", "--name", "client-np-task", "--version", "1.0",
+    edited = fractal.ok_json(
+        "task", "edit", "--name", "client-np-task", "--version", "1.0",
         "--output-types", write_json(tmp_path / "output.json", {"is_3D": True}),
     )
     assert (edited["id"], edited["output_types"]) == (non_parallel, {"is_3D": True})
@@ -300,10 +211,10 @@ def test_workflow_commands(fractal, api, tmp_path):
     parallel = api.post("/api/v2/task/", {"name": "wf-parallel", "version": "0.2", "command_parallel": "python3 p.py"})
 
     workflow_id = batch_id(fractal, "workflow", "new", "wf-one", project_id)
-    other = ok_json(fractal, "workflow", "new", "wf-two", project_id)
+    other = fractal.ok_json("workflow", "new", "wf-two", project_id)
     assert (other["name"], other["project_id"], other["task_list"]) == ("wf-two", project_id, [])
     assert "Workflow with name='wf-one' and project_id=" in fails(fractal, "workflow", "new", "wf-one", project_id)
-    listed = ok_json(fractal, "workflow", "list", project_id)
+    listed = fractal.ok_json("workflow", "list", project_id)
     assert [(workflow["id"], workflow["name"]) for workflow in listed] == [(workflow_id, "wf-one"), (other["id"], "wf-two")]
 
     args = {"threshold": 3}
@@ -312,8 +223,8 @@ def test_workflow_commands(fractal, api, tmp_path):
         "--args-non-parallel", write_json(tmp_path / "args.json", args),
         "--meta-parallel", write_json(tmp_path / "meta.json", {"cpus": 4}),
     )
-    second = ok_json(
-        fractal, "workflow", "add-task", project_id, workflow_id, "--task-name", "wf-parallel",
+    second = fractal.ok_json(
+        "workflow", "add-task", project_id, workflow_id, "--task-name", "wf-parallel",
         "--task-version", "0.2",
         "--input-filters", write_json(tmp_path / "filters.json", {"attributes": {}, "types": {"is_3D": True}}),
     )
@@ -328,7 +239,7 @@ def test_workflow_commands(fractal, api, tmp_path):
     )
     assert "Cannot set `WorkflowTaskV2.meta_non_parallel` or `WorkflowTask.args_non_parallel`" in output
 
-    shown = ok_json(fractal, "workflow", "show", project_id, workflow_id)
+    shown = fractal.ok_json("workflow", "show", project_id, workflow_id)
     assert [wftask["id"] for wftask in shown["task_list"]] == [first, second["id"], third]
     assert shown["task_list"][0]["args_non_parallel"] == args
     assert shown["task_list"][0]["meta_parallel"] == {"mem": 1000, "cpus": 4}
@@ -336,8 +247,8 @@ def test_workflow_commands(fractal, api, tmp_path):
     assert shown == api.ok(f"/api/v2/project/{project_id}/workflow/{workflow_id}/")
 
     new_args = {"threshold": 5, "mode": "fast"}
-    edited = ok_json(
-        fractal, "workflow", "edit-task", project_id, workflow_id, first,
+    edited = fractal.ok_json(
+        "workflow", "edit-task", project_id, workflow_id, first,
         "--args-non-parallel", write_json(tmp_path / "new-args.json", new_args),
         "--args-parallel", write_json(tmp_path / "p-args.json", {"level": 0}),
     )
@@ -353,17 +264,17 @@ def test_workflow_commands(fractal, api, tmp_path):
     )
     assert "forbidden keys" in output
 
-    assert ok(fractal, "workflow", "rm-task", project_id, workflow_id, second["id"]).strip() == ""
+    assert fractal.ok("workflow", "rm-task", project_id, workflow_id, second["id"]).strip() == ""
     stored = api.ok(f"/api/v2/project/{project_id}/workflow/{workflow_id}/")
     assert [(wftask["id"], wftask["order"]) for wftask in stored["task_list"]] == [(first, 0), (third, 1)]
     assert stored["task_list"][0]["args_non_parallel"] == new_args
 
-    renamed = ok_json(fractal, "workflow", "edit", project_id, workflow_id, "--new-name", "wf-renamed")
+    renamed = fractal.ok_json("workflow", "edit", project_id, workflow_id, "--new-name", "wf-renamed")
     assert renamed["name"] == "wf-renamed"
     assert api.ok(f"/api/v2/project/{project_id}/workflow/{workflow_id}/")["name"] == "wf-renamed"
 
     export_file = tmp_path / "exported.json"
-    output = ok(fractal, "workflow", "export", project_id, workflow_id, "--json-file", export_file)
+    output = fractal.ok("workflow", "export", project_id, workflow_id, "--json-file", export_file)
     assert output.strip() == f"Workflow {workflow_id} exported at {export_file}"
     exported = json.loads(export_file.read_text())
     assert exported == api.ok(f"/api/v2/project/{project_id}/workflow/{workflow_id}/export/")
@@ -374,8 +285,8 @@ def test_workflow_commands(fractal, api, tmp_path):
     ]
     assert '"id"' not in export_file.read_text() and "task_id" not in export_file.read_text()
 
-    ids = ok(
-        fractal, "--batch", "workflow", "import", "--project-id", project_id, "--json-file", export_file,
+    ids = fractal.ok(
+        "--batch", "workflow", "import", "--project-id", project_id, "--json-file", export_file,
         "--workflow-name", "wf-imported",
     ).split()
     imported_id, imported_tasks = int(ids[0]), [int(value) for value in ids[1:]]
@@ -386,8 +297,8 @@ def test_workflow_commands(fractal, api, tmp_path):
     assert imported["task_list"][0]["args_non_parallel"] == new_args
     output = fails(fractal, "workflow", "import", "--project-id", project_id, "--json-file", export_file)
     assert "Workflow with name='wf-renamed'" in output and "already exists" in output
-    full = ok_json(
-        fractal, "workflow", "import", "--project-id", project_id, "--json-file", export_file,
+    full = fractal.ok_json(
+        "workflow", "import", "--project-id", project_id, "--json-file", export_file,
         "--workflow-name", "wf-imported-again",
     )
     assert full["name"] == "wf-imported-again" and len(full["task_list"]) == 2
@@ -396,8 +307,8 @@ def test_workflow_commands(fractal, api, tmp_path):
                    write_json(tmp_path / "missing.json", missing))
     assert "Could not find a task matching with pkg_name='nope' version=None name='x'." in output
 
-    assert ok(fractal, "workflow", "delete", project_id, workflow_id).strip() == ""
+    assert fractal.ok("workflow", "delete", project_id, workflow_id).strip() == ""
     assert api.get(f"/api/v2/project/{project_id}/workflow/{workflow_id}/").status_code == 404
-    remaining = [workflow["name"] for workflow in ok_json(fractal, "workflow", "list", project_id)]
+    remaining = [workflow["name"] for workflow in fractal.ok_json("workflow", "list", project_id)]
     assert remaining == ["wf-two", "wf-imported", "wf-imported-again"]
     assert "Workflow not found" in fails(fractal, "workflow", "show", project_id, workflow_id)

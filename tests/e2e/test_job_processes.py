@@ -11,48 +11,25 @@ import socket
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 import requests
-from conftest import POSTGRES, make_environ
-from psycopg import sql
 from runner.conftest import create_task, wait_for_job
-from servers import BIN, ServerProcess, free_port, run, wait_until
+from servers import GUNICORN, ServerProcess, postgres, wait_until
 
 ADMIN = {"username": "admin@fractal.xy", "password": "1234"}
-FRACTALCTL_START = [str(BIN / "fractalctl"), "start", "--port", "{port}"]
-GUNICORN = [
-    str(BIN / "gunicorn"),
-    "fractal_server.main:app",
-    "--worker-class=fractal_server.gunicorn_fractal.FractalWorker",
-    "--bind=127.0.0.1:{port}",
-]
 
 
 # --- a throw-away database, set up once by `fractalctl set-db` -------------
 
 
-def _postgres(database: str = "postgres"):
-    return psycopg.connect(dbname=database, autocommit=True, **POSTGRES)
-
-
 @pytest.fixture(scope="module")
-def database(tmp_path_factory):
-    name = f"fractal_job_processes_{os.getpid()}"
-    with _postgres() as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base = tmp_path_factory.mktemp("set-db")
-    result = run([str(BIN / "fractalctl"), "set-db"], make_environ(base, name), base, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    yield name
-    with _postgres() as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+def database(deployment):
+    return deployment.database
 
 
 def job_row(database: str, job_id: int) -> dict:
     """The job as stored, read directly (the servers may all be down)."""
-    with _postgres(database) as connection:
+    with postgres(database) as connection:
         status, log, executor_id = connection.execute(
             "SELECT status, log, executor_id FROM jobv2 WHERE id = %s", (job_id,)
         ).fetchone()
@@ -63,27 +40,15 @@ def job_row(database: str, job_id: int) -> dict:
 
 
 @pytest.fixture
-def start(database, tmp_path):
-    """Start a server (`{port}` in argv) on the module's database; all are killed at teardown.
+def start(deployment):
+    """`start(argv=FRACTALCTL_START, **settings)`: start a server on the module's deployment and
+    wait until it answers; all are killed at teardown.
 
-    Servers of one test share their working and data folders, so a restarted
-    server sees the jobs of the previous one.
+    Servers share their working and data folders, so a restarted server sees
+    the jobs of the previous one.
     """
-    started: list[ServerProcess] = []
-
-    def start_server(argv=FRACTALCTL_START, **settings) -> ServerProcess:
-        port = free_port()
-        env = {"HOME": str(tmp_path), **make_environ(tmp_path, database), **settings}
-        server = ServerProcess(
-            [arg.format(port=port) for arg in argv], env, port, tmp_path, tmp_path / f"server-{len(started)}.log"
-        )
-        started.append(server)
-        server.wait_alive(timeout=60)
-        return server
-
-    yield start_server
-    for server in started:
-        server.kill()
+    yield deployment.start
+    deployment.kill_servers()
     # Tasks run in sessions of their own: end those a failed test left running.
     for pid, script in list(TASK_PROCESSES):
         try:

@@ -7,47 +7,27 @@ import sqlite3
 import sys
 from pathlib import Path
 
-import psycopg
 import pytest
-from conftest import POSTGRES
-from psycopg import sql
-from servers import BIN, ServerProcess, free_port, run, wait_until
+from servers import BIN, FRACTALCTL, GUNICORN, POSTGRES, Deployment, free_port, postgres, run, wait_until
 
 ALIVE = {"alive": True, "version": "2.9.2"}
 SHUTDOWN = "Fractal server process shutting down"
-GUNICORN = [
-    str(BIN / "gunicorn"),
-    "fractal_server.main:app",
-    "--worker-class=fractal_server.gunicorn_fractal.FractalWorker",
-    "--bind=127.0.0.1:{port}",
-    "--workers=1",
-]
-
-
-def _postgres(database: str = "postgres"):
-    return psycopg.connect(dbname=database, autocommit=True, **POSTGRES)
+GUNICORN_1 = [*GUNICORN, "--workers=1"]
 
 
 @pytest.fixture(scope="module")
-def module_database(postgres_db):
+def module_database(real_servers):
     """A PostgreSQL database for this module only: others share `postgres_db`.
 
     One for the whole module, since every DROP DATABASE waits for a checkpoint.
     """
-    name = f"{postgres_db}_e2e"
-    with _postgres() as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield name
-    with _postgres() as connection:
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    return real_servers(set_db=False).database
 
 
 @pytest.fixture
 def database(module_database):
     """The module's database, emptied: a new public schema."""
-    with _postgres(module_database) as connection:
+    with postgres(module_database) as connection:
         connection.execute("DROP SCHEMA public CASCADE")
         connection.execute("CREATE SCHEMA public")
     return module_database
@@ -62,31 +42,18 @@ def workdir(tmp_path):
 
 
 @pytest.fixture
-def env(tmp_path) -> dict[str, str]:
-    """The process environment: no configuration, a private HOME."""
-    return {"HOME": str(tmp_path)}
+def serving(tmp_path, workdir):
+    """Servers and `fractalctl` run in `workdir` with no configuration in their environment
+    (only a private HOME): they read `workdir/.fractal_server.env`, or use the embedded default.
+    Servers are killed at teardown."""
+    with Deployment(tmp_path, cwd=workdir) as deployment:
+        yield deployment
 
 
 @pytest.fixture
-def start(tmp_path, workdir, env):
-    """Start a server on a free port (`{port}` in argv); all are killed at teardown."""
-    started = []
-
-    def start_server(*argv: str) -> ServerProcess:
-        port = free_port()
-        server = ServerProcess(
-            [arg.format(port=port) for arg in argv],
-            env,
-            port,
-            workdir,
-            tmp_path / f"server-{len(started)}.log",
-        )
-        started.append(server)
-        return server
-
-    yield start_server
-    for server in started:
-        server.kill()
+def start(serving):
+    """Start a server on a free port (`{port}` in argv), without waiting for it."""
+    return lambda *argv: serving.start(list(argv), wait=False)
 
 
 def write_env_file(workdir, database: str, **changes) -> None:
@@ -110,16 +77,6 @@ def write_env_file(workdir, database: str, **changes) -> None:
     )
 
 
-def fractalctl(*args: str, env: dict, cwd):
-    return run([str(BIN / "fractalctl"), *args], env, cwd)
-
-
-def set_db(env, workdir) -> str:
-    result = fractalctl("set-db", env=env, cwd=workdir)
-    assert result.returncode == 0, result.stderr
-    return result.stderr
-
-
 def one_line_error(output: str, prefix: str) -> str:
     """The single line of `output` starting with `prefix`, checking there is no traceback."""
     assert "Traceback" not in output, output
@@ -128,16 +85,16 @@ def one_line_error(output: str, prefix: str) -> str:
     return lines[0].removeprefix(prefix)
 
 
-def test_set_db_then_start_serves_and_stops_on_sigterm(database, workdir, env, start):
+def test_set_db_then_start_serves_and_stops_on_sigterm(database, workdir, serving, start):
     write_env_file(workdir, database)
-    set_db(env, workdir)
-    assert "A superuser already exists" in set_db(env, workdir)
-    with _postgres(database) as connection:
+    serving.set_db()
+    assert "A superuser already exists" in serving.set_db()
+    with postgres(database) as connection:
         superusers = connection.execute("SELECT email FROM user_oauth WHERE is_superuser")
         assert superusers.fetchall() == [("admin@fractal.xy",)]
         assert connection.execute("SELECT name FROM usergroup").fetchall() == [("All",)]
 
-    server = start(str(BIN / "fractalctl"), "start", "--port", "{port}")
+    server = start(FRACTALCTL, "start", "--port", "{port}")
     assert server.wait_alive() == ALIVE
     assert server.stop(signal.SIGTERM) == 0
     assert str(workdir / "jobs") in server.log()  # the relative folder, made absolute
@@ -145,21 +102,21 @@ def test_set_db_then_start_serves_and_stops_on_sigterm(database, workdir, env, s
     assert SHUTDOWN in server.log()
 
 
-def test_start_on_an_empty_database_asks_for_set_db(database, workdir, env):
+def test_start_on_an_empty_database_asks_for_set_db(database, workdir, serving):
     write_env_file(workdir, database)
-    result = fractalctl("start", "--port", str(free_port()), env=env, cwd=workdir)
+    result = serving.fractalctl("start", "--port", str(free_port()))
     assert result.returncode == 1
     message = one_line_error(result.stderr, "fractalctl: ")
     assert "run `fractalctl set-db`" in message
-    with _postgres(database) as connection:
+    with postgres(database) as connection:
         tables = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         assert tables.fetchall() == []
 
 
-def test_gunicorn_worker_shuts_down_gracefully_on_sigabrt(database, workdir, env, start):
+def test_gunicorn_worker_shuts_down_gracefully_on_sigabrt(database, workdir, serving, start):
     write_env_file(workdir, database)
-    set_db(env, workdir)
-    server = start(*GUNICORN)
+    serving.set_db()
+    server = start(*GUNICORN_1)
     assert server.wait_alive() == ALIVE
     [worker] = wait_until(server.children, 10, "the gunicorn worker")
 
@@ -191,7 +148,7 @@ def test_gunicorn_stops_when_the_application_cannot_start(
 ):
     write_env_file(workdir, postgres_db, **changes)
     logger_class = "--logger-class=fractal_server.gunicorn_fractal.FractalGunicornLogger"
-    server = start(*GUNICORN, logger_class)
+    server = start(*GUNICORN_1, logger_class)
     assert server.process.wait(30) == 4
     log = server.log()
     assert problem in one_line_error(log, "fractal-server: ")
@@ -227,9 +184,9 @@ def test_embedded_defaults_start_without_any_configuration(command, tmp_path, wo
         assert admins.fetchall() == [(1,)]
 
 
-def test_openapi_writes_the_document(postgres_db, workdir, env):
+def test_openapi_writes_the_document(postgres_db, workdir, serving):
     write_env_file(workdir, postgres_db)
-    result = fractalctl("openapi", "-f", "out.json", env=env, cwd=workdir)
+    result = serving.fractalctl("openapi", "-f", "out.json")
     assert result.returncode == 0, result.stderr
     document = json.loads((workdir / "out.json").read_text())
     assert "openapi" in document
@@ -239,7 +196,7 @@ def test_openapi_writes_the_document(postgres_db, workdir, env):
 def test_demo_runs_a_workflow_on_the_embedded_default(tmp_path, workdir, start):
     """The README's demo: log in, collect the example tasks, run a workflow (SQLite)."""
     data_dir = tmp_path / "data"
-    server = start(str(BIN / "fractalctl"), "start", "--dev", "--port", "{port}", "--data-dir", str(data_dir))
+    server = start(FRACTALCTL, "start", "--dev", "--port", "{port}", "--data-dir", str(data_dir))
     server.wait_alive()
     demo = Path(__file__).parents[2] / "scripts" / "demo.py"
     result = run(

@@ -21,17 +21,12 @@ import os
 import subprocess
 import sys
 
-import psycopg
 import pytest
 import requests
-from conftest import POSTGRES, make_environ
-from psycopg import sql
-from servers import BIN, ServerProcess, free_port, wait_until
+from servers import BIN, wait_until
 
 pytest.importorskip("schemathesis")
 
-ADMIN = ("admin@fractal.xy", "1234")
-USER = ("fuzz-user@example.org", "fuzz-password")
 MAX_EXAMPLES = int(os.environ.get("FRACTAL_TEST_FUZZ_EXAMPLES", "20"))
 RUN_TIMEOUT = 1800
 CHECKS = [
@@ -47,20 +42,6 @@ SUPERUSER_PATHS = "^/(admin/v2/|auth/users/|auth/group/|auth/register/|api/setti
 """Operations for superusers only (`api-v2.md` 0.3): the user gets 403 before any validation."""
 
 
-def postgres_admin(statement: sql.Composable) -> None:
-    with psycopg.connect(dbname="postgres", autocommit=True, **POSTGRES) as connection:
-        connection.execute(statement)
-
-
-def login(url: str, credentials) -> dict:
-    email, password = credentials
-    response = requests.post(
-        f"{url}/auth/token/login/", data={"username": email, "password": password}, timeout=10
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 def call(url: str, headers: dict, method: str, path: str, expected: int, **kwargs):
     response = requests.request(method, f"{url}{path}", headers=headers, timeout=30, **kwargs)
     assert response.status_code == expected, (method, path, response.status_code, response.text)
@@ -68,49 +49,16 @@ def call(url: str, headers: dict, method: str, path: str, expected: int, **kwarg
 
 
 @pytest.fixture(scope="module")
-def environment(tmp_path_factory):
-    """Server environment on a new database (dropped at the end)."""
-    name = f"fractal_fuzz_{os.getpid()}"
-    database = sql.Identifier(name)
-    base = tmp_path_factory.mktemp("fuzz")
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(base),
-        **make_environ(base, name),
-        # The run lasts longer than the default 180 s of a token.
-        "JWT_EXPIRE_SECONDS": "86400",
-    }
-    postgres_admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
-    postgres_admin(sql.SQL("CREATE DATABASE {}").format(database))
-    try:
-        yield base, env
-    finally:
-        postgres_admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+def deployment(real_servers):
+    """The run lasts longer than the default 180 s of a token."""
+    return real_servers(JWT_EXPIRE_SECONDS="86400")
 
 
 @pytest.fixture(scope="module")
-def server(environment):
-    base, env = environment
-    fractalctl = str(BIN / "fractalctl")
-    set_db = subprocess.run([fractalctl, "set-db"], env=env, cwd=base, capture_output=True, text=True, timeout=120)
-    assert set_db.returncode == 0, set_db.stdout + set_db.stderr
-    port = free_port()
-    process = ServerProcess([fractalctl, "start", "--port", str(port)], env, port, base, base / "server.log")
-    try:
-        process.wait_alive()
-        yield process
-    finally:
-        process.kill()
-
-
-@pytest.fixture(scope="module")
-def openapi_file(environment):
-    base, env = environment
+def openapi_file(deployment):
+    base = deployment.folder
     path = base / "openapi.json"
-    done = subprocess.run(
-        [str(BIN / "fractalctl"), "openapi", "-f", str(path)],
-        env=env, cwd=base, capture_output=True, text=True, timeout=120,
-    )
+    done = deployment.fractalctl("openapi", "-f", str(path))
     assert done.returncode == 0, done.stdout + done.stderr
     document = json.loads(path.read_text())
     assert document["openapi"].startswith("3.1")
@@ -133,16 +81,6 @@ def without_prefix_items(schema):
     if "prefixItems" in result and "items" not in result:
         result["items"] = {"anyOf": result.pop("prefixItems")}
     return result
-
-
-def create_user(url: str) -> dict:
-    """The regular user, created by the admin; returns its headers."""
-    admin = login(url, ADMIN)
-    email, password = USER
-    user = call(url, admin, "POST", "/auth/register/", 201, json={"email": email, "password": password})
-    user = call(url, admin, "PATCH", f"/auth/users/{user['id']}/", 200, json={"is_verified": True})
-    assert (user["is_active"], user["is_verified"], user["is_superuser"]) == (True, True, False)
-    return login(url, USER)
 
 
 def seed(url: str, headers: dict, base) -> None:
@@ -184,9 +122,9 @@ def seed(url: str, headers: dict, base) -> None:
 
 
 @pytest.fixture(scope="module")
-def user_headers(server, environment) -> dict:
-    headers = create_user(server.url)
-    seed(server.url, headers, environment[0])
+def user_headers(server, server_user, deployment) -> dict:
+    headers = server.login(server_user)
+    seed(server.url, headers, deployment.folder)
     return headers
 
 

@@ -3,8 +3,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import make_environ
-from servers import BIN, ServerProcess, free_port, run
+from servers import Deployment, free_port
 
 from fractal_server import __version__
 from fractal_server.plugins.manager import available_backends, load_plugins
@@ -62,16 +61,10 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture
-def env(site, postgres_db, tmp_path):
-    return {
-        **make_environ(tmp_path, postgres_db),
-        "PYTHONPATH": str(site),
-        "FRACTAL_RUNNER_BACKEND": "thirdparty",
-    }
-
-
-def fractalctl(*args: str, env: dict, cwd) -> subprocess.CompletedProcess:
-    return run([str(BIN / "fractalctl"), *args], env, cwd)
+def thirdparty(site, postgres_db, tmp_path):
+    """Servers and `fractalctl` that see the plugin and use its backend (on the session's database)."""
+    with Deployment(tmp_path, postgres_db, PYTHONPATH=str(site), FRACTAL_RUNNER_BACKEND="thirdparty") as deployment:
+        yield deployment
 
 
 def configuration_error(result: subprocess.CompletedProcess) -> str:
@@ -83,8 +76,8 @@ def configuration_error(result: subprocess.CompletedProcess) -> str:
     return last_line.removeprefix(ERROR_PREFIX)
 
 
-def test_plugins_command_lists_the_plugin_and_its_backend(env, tmp_path):
-    result = fractalctl("plugins", env=env, cwd=tmp_path)
+def test_plugins_command_lists_the_plugin_and_its_backend(thirdparty):
+    result = thirdparty.fractalctl("plugins")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "thirdparty (fractal-thirdparty-backend 0.1.0): fractal_runner_backends" in lines
@@ -92,14 +85,9 @@ def test_plugins_command_lists_the_plugin_and_its_backend(env, tmp_path):
     assert "thirdparty" in backends
 
 
-def test_server_starts_with_the_thirdparty_backend(env, tmp_path):
-    result = fractalctl("set-db", env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    port = free_port()
-    server = ServerProcess(
-        [str(BIN / "fractalctl"), "start", "--port", str(port)],
-        env, port, tmp_path, tmp_path / "server.log",
-    )
+def test_server_starts_with_the_thirdparty_backend(thirdparty):
+    thirdparty.set_db()
+    server = thirdparty.start(wait=False)
     try:
         assert server.wait_alive() == {"alive": True, "version": __version__}
     finally:
@@ -108,10 +96,8 @@ def test_server_starts_with_the_thirdparty_backend(env, tmp_path):
     assert "Runner backend: thirdparty" in server.log()
 
 
-def test_the_plugin_settings_check_runs_at_start_up(env, tmp_path):
-    result = fractalctl(
-        "start", "--port", str(free_port()), env={**env, "THIRDPARTY_BROKEN": "1"}, cwd=tmp_path
-    )
+def test_the_plugin_settings_check_runs_at_start_up(thirdparty):
+    result = thirdparty.fractalctl("start", "--port", str(free_port()), THIRDPARTY_BROKEN="1")
     assert configuration_error(result) == "thirdparty backend: THIRDPARTY_BROKEN is set"
 
 
@@ -120,11 +106,8 @@ def installed_backends() -> str:
     return ", ".join(sorted([*available_backends(load_plugins()), "thirdparty"]))
 
 
-def test_an_unknown_backend_lists_the_installed_ones(env, tmp_path):
-    result = fractalctl(
-        "start", "--port", str(free_port()), env={**env, "FRACTAL_RUNNER_BACKEND": "nobody"},
-        cwd=tmp_path,
-    )
+def test_an_unknown_backend_lists_the_installed_ones(thirdparty):
+    result = thirdparty.fractalctl("start", "--port", str(free_port()), FRACTAL_RUNNER_BACKEND="nobody")
     assert configuration_error(result) == (
         "FRACTAL_RUNNER_BACKEND=nobody but no installed plugin provides it "
         f"(installed backends: {installed_backends()}); install the plugin that provides it "

@@ -3,12 +3,10 @@ import json
 from copy import deepcopy
 
 import pytest
-from conftest import make_environ
-from servers import BIN, free_port, run
+from servers import BIN, free_port, make_environ, run, startup_error
 
 from fractal_server import __version__
 from fractal_server.app import create_app
-from fractal_server.config.errors import FractalConfigurationError
 from fractal_server_slurm_backend.config import load_slurm_config
 
 NO_LOCAL = (
@@ -56,14 +54,6 @@ def slurm_environ(tmp_path, config_file, monkeypatch):
         "FRACTAL_RUNNER_BACKEND": "slurm",
         "FRACTAL_SLURM_CONFIG_FILE": str(config_file),
     }
-
-
-def startup_error(environ) -> str:
-    with pytest.raises(FractalConfigurationError) as error:
-        create_app(environ=environ)
-    message = str(error.value)
-    assert "\n" not in message
-    return message
 
 
 def test_local_is_not_installed(tmp_path):
