@@ -18,16 +18,6 @@ from fractal_server.db.models import (
 from .factories import create_task, create_task_group, create_user_group, get_row
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice@example.org")
-
-
-@pytest.fixture
-def admin(superuser):
-    return superuser
-
-
 def ids(response) -> list[int]:
     assert response.status_code == 200, response.json
     return [item["id"] for item in response.json]
@@ -85,9 +75,9 @@ def test_superuser_only(client, make_user, method, url):
     assert (response.status_code, response.json) == (403, {"detail": "Forbidden"})
 
 
-def test_projects(app, client, alice, admin):
+def test_projects(app, client, alice, superuser):
     alice_id, _ = alice
-    admin_id, headers = admin
+    admin_id, headers = superuser
     first = project_of(app, [alice_id])
     second = project_of(app, [alice_id, admin_id])
     third = project_of(app, [])
@@ -102,9 +92,9 @@ def test_projects(app, client, alice, admin):
     assert response.json["detail"][0]["loc"] == ["query", "id"]
 
 
-def test_tasks(app, client, alice, admin):
+def test_tasks(app, client, alice, superuser):
     alice_id, _ = alice
-    admin_id, headers = admin
+    admin_id, headers = superuser
     group = create_task_group(app, alice_id)
     first = create_task(
         app, group, name="Cellpose Segmentation", source="pip:cellpose", version="1.0", category="Segmentation",
@@ -155,9 +145,9 @@ def test_tasks(app, client, alice, admin):
     assert listed("?max_number_of_results=1&name=illu") == [second]
 
 
-def test_list_task_groups_with_filters(app, client, alice, admin):
+def test_list_task_groups_with_filters(app, client, alice, superuser):
     alice_id, _ = alice
-    admin_id, headers = admin
+    admin_id, headers = superuser
     lab = create_user_group(app, "lab", [alice_id])
     now = datetime.now(tz=timezone.utc)
     first = create_task_group(app, alice_id, pkg_name="Fractal-Tasks", origin="pypi",
@@ -197,9 +187,9 @@ def test_list_task_groups_with_filters(app, client, alice, admin):
     )
 
 
-def test_read_patch_delete_task_group(app, client, alice, admin):
+def test_read_patch_delete_task_group(app, client, alice, superuser):
     alice_id, _ = alice
-    admin_id, headers = admin
+    admin_id, headers = superuser
     mine = create_user_group(app, "admins", [admin_id])
     theirs = create_user_group(app, "lab", [alice_id])
     group_id = create_task_group(app, alice_id, pkg_name="pkg", version="1")
@@ -243,9 +233,9 @@ def test_read_patch_delete_task_group(app, client, alice, admin):
     assert (response.status_code, response.json) == (404, {"detail": f"TaskGroupV2 {group_id} not found"})
 
 
-def test_deactivate_and_reactivate(app, client, alice, admin):
+def test_deactivate_and_reactivate(app, client, alice, superuser):
     alice_id, _ = alice
-    _, headers = admin
+    _, headers = superuser
     group_id = create_task_group(app, alice_id, version="1")
     url = f"/admin/v2/task-group/{group_id}"
     response = client.post(f"{url}/deactivate/", headers=headers)
@@ -277,10 +267,10 @@ def test_deactivate_and_reactivate(app, client, alice, admin):
         assert (response.status_code, response.json) == (404, {"detail": "TaskGroupV2 999 not found"})
 
 
-def test_collected_group_deactivation_leaves_active_to_the_background(app, client, alice, admin):
+def test_collected_group_deactivation_leaves_active_to_the_background(app, client, alice, superuser):
     """The admin endpoint does not touch `active`; the failed background work neither."""
     alice_id, _ = alice
-    _, headers = admin
+    _, headers = superuser
     group_id = create_task_group(app, alice_id, origin="wheel-file")
     response = client.post(f"/admin/v2/task-group/{group_id}/deactivate/", headers=headers)
     assert response.status_code == 202
@@ -298,9 +288,9 @@ def test_collected_group_deactivation_leaves_active_to_the_background(app, clien
     assert get_row(app, TaskGroupV2, group_id)["active"] is True
 
 
-def test_list_activities(app, client, alice, admin):
+def test_list_activities(app, client, alice, superuser):
     alice_id, _ = alice
-    admin_id, headers = admin
+    admin_id, headers = superuser
     group_id = create_task_group(app, alice_id)
     old = datetime(2020, 1, 1, tzinfo=timezone.utc)
     first = add_activity(app, alice_id, group_id, pkg_name="Fractal-Tasks", timestamp_started=old)

@@ -12,16 +12,6 @@ DATASET_KEYS = {"id", "name", "project_id", "project", "history", "timestamp_cre
 EMPTY_FILTERS = {"attributes": {}, "types": {}}
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice@example.org")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob@example.org")
-
-
 def datasets_url(project_id):
     return f"/api/v2/project/{project_id}/dataset/"
 

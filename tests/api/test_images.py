@@ -15,16 +15,6 @@ from .test_datasets import create_dataset, dataset_url, single_error
 
 
 @pytest.fixture
-def alice(make_user):
-    return make_user("alice@example.org")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob@example.org")
-
-
-@pytest.fixture
 def setup(client, alice):
     """`(headers, project_id, dataset_id)` of an empty dataset with zarr_dir `/zarr`."""
     _, headers = alice

@@ -32,16 +32,6 @@ ACTIVITY_KEYS = {
 }
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice@example.org")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob@example.org")
-
-
 def workflow_using(app, user_id: int, task_ids: list[int]) -> int:
     """A workflow (in a new project of the user) whose tasks are `task_ids`, in order."""
     with app.app_context():

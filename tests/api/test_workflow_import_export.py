@@ -14,21 +14,6 @@ from .factories import (
 IDS = {"id", "project_id", "task_id", "workflow_id"}
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice@example.org")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob@example.org")
-
-
-@pytest.fixture
-def carol(make_user):
-    return make_user("carol@example.org")
-
-
 def import_url(project_id):
     return f"/api/v2/project/{project_id}/workflow/import/"
 

@@ -34,16 +34,6 @@ PATCH_NON_PARALLEL_ERROR = (
 
 
 @pytest.fixture
-def alice(make_user):
-    return make_user("alice@example.org")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob@example.org")
-
-
-@pytest.fixture
 def setup(client, app, alice):
     """Alice's project and workflow, and one private task group of hers with three tasks."""
     user_id, headers = alice

@@ -30,16 +30,6 @@ WFTASK_KEYS = {
 }
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice@example.org")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob@example.org")
-
-
 def url(project_id, workflow_id=None):
     base = f"/api/v2/project/{project_id}/workflow/"
     return base if workflow_id is None else f"{base}{workflow_id}/"

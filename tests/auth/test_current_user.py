@@ -10,12 +10,6 @@ from .helpers import validation_error
 EMPTY_STRICT_SETTINGS = {"slurm_user": None, "slurm_accounts": [], "ssh_username": None, "project_dir": None}
 
 
-@pytest.fixture
-def alice(make_user):
-    """(id, headers) of a regular, unverified user."""
-    return make_user("alice@example.org", "secret")
-
-
 def test_read_current_user(client, alice):
     user_id, headers = alice
     response = client.get("/auth/current-user/", headers=headers)

@@ -20,9 +20,9 @@ def remove_user(client, admin, group_id, user_id):
 
 
 @pytest.fixture
-def bob(make_user):
-    user_id, _ = make_user("bob@example.org")
-    return user_id
+def bob(bob):
+    """The user id of the shared `bob`."""
+    return bob[0]
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from appdb import reset_database
 
-from .helpers import MOCK_PACKAGE, empty_folder, reset_database
+from .helpers import MOCK_PACKAGE, empty_folder
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +32,12 @@ def mock_wheel(tmp_path_factory) -> Path:
     )
     (wheel,) = (root / "dist").glob("fractal_tasks_mock-*.whl")
     return wheel
+
+
+@pytest.fixture
+def verified_users() -> bool:
+    """`alice`, `bob` and `carol` are verified here: collecting tasks is for verified users."""
+    return True
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
 
-from fractal_server.auth.accounts import create_user, ensure_default_group
-from fractal_server.auth.tokens import issue_token
-from fractal_server.db import db
-
 MOCK_PACKAGE = Path(__file__).parents[1] / "mock_tasks"
 MOCK_MANIFEST = MOCK_PACKAGE / "fractal_tasks_mock" / "__FRACTAL_MANIFEST__.json"
 FINAL = ("OK", "failed")
@@ -23,20 +19,13 @@ def mock_manifest() -> dict:
     return json.loads(MOCK_MANIFEST.read_text())
 
 
-def reset_database(app) -> None:
-    """Empty every table (ids start at 1 again) and recreate the group `All`."""
-    with app.app_context():
-        tables = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
-        db.session.execute(db.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        db.session.commit()
-        ensure_default_group()
+def detail(response, status=422):
+    assert response.status_code == status, response.json
+    return response.json["detail"]
 
 
-def new_user(app, email: str, **flags) -> tuple[int, dict]:
-    """A user and its bearer-token headers."""
-    with app.app_context():
-        user = create_user(email, "password", **flags)
-        return user.id, {"Authorization": f"Bearer {issue_token(user, 3600)}"}
+def field_error(response, loc, msg):
+    assert [(e["loc"], e["msg"]) for e in detail(response)] == [(loc, msg)]
 
 
 def empty_folder(path: Path) -> None:

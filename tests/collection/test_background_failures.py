@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from appdb import new_user
 
 from fractal_server.db import db
 from fractal_server.db.models import TaskGroupV2, TaskV2
@@ -21,7 +22,6 @@ from .helpers import (
     FakeIndex,
     build_wheel,
     index_document,
-    new_user,
     one_task_manifest,
     task_package_files,
     wait_for_activity,

@@ -10,15 +10,10 @@ from conftest import SLURM_SSH_LOOK_ALIKE
 from fractal_server.db import db
 from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, UserGroup
 
-from .helpers import MOCK_PACKAGE, mock_manifest
+from .helpers import MOCK_PACKAGE, detail, mock_manifest
 
 URL = "/api/v2/task/collect/custom/"
 PACKAGE_ROOT = str(MOCK_PACKAGE / "fractal_tasks_mock")
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice@example.org", is_verified=True)
 
 
 def body(**changes) -> dict:
@@ -33,11 +28,6 @@ def body(**changes) -> dict:
 
 def without(data: dict, key: str) -> dict:
     return {k: v for k, v in data.items() if k != key}
-
-
-def detail(response, status=422):
-    assert response.status_code == status, response.json
-    return response.json["detail"]
 
 
 def test_collect_with_package_root(app, client, alice):

@@ -1,8 +1,6 @@
 """Deactivation and reactivation failures, and recovery after a server crash (no environments built)."""
 import socket
 
-import pytest
-
 from conftest import SLURM_SSH_LOOK_ALIKE
 
 from fractal_server.config.settings import tasks_python_key
@@ -14,16 +12,6 @@ from fractal_server.task_collection.background import fail_orphaned_activities
 from .helpers import wait_for_activity
 
 DEAD_PROCESS = f"{socket.gethostname()}:999999999:12345"
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice@example.org", is_verified=True)
-
-
-@pytest.fixture
-def admin(make_user):
-    return make_user("admin@example.org", is_verified=True, is_superuser=True)
 
 
 def collected_group(app, path, **columns) -> int:
@@ -48,7 +36,7 @@ def group(app, group_id):
         return None if task_group is None else {"active": task_group.active, "wheel_path": task_group.wheel_path}
 
 
-def test_deactivating_without_environment_fails_and_keeps_the_group(app, client, alice, admin, tmp_path):
+def test_deactivating_without_environment_fails_and_keeps_the_group(app, client, alice, superuser, tmp_path):
     _, headers = alice
     group_id = collected_group(app, tmp_path / "pkg")
     response = client.post(f"/api/v2/task-group/{group_id}/deactivate/", headers=headers)
@@ -60,7 +48,7 @@ def test_deactivating_without_environment_fails_and_keeps_the_group(app, client,
 
     # The admin endpoint leaves `active` to the background work, which failed.
     other = collected_group(app, tmp_path / "other", pkg_name="other")
-    response = client.post(f"/admin/v2/task-group/{other}/deactivate/", headers=admin[1])
+    response = client.post(f"/admin/v2/task-group/{other}/deactivate/", headers=superuser[1])
     activity = wait_for_activity(client, headers, response.json["id"])
     assert activity["status"] == "failed"
     assert group(app, other)["active"] is True

@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from appdb import new_user
 
-from .helpers import mock_manifest, new_user, wait_for_activity
+from .helpers import mock_manifest, wait_for_activity
 
 PINS = {"setuptools": "69.5.1", "pip": "24.0"}
 """Two pins, in this order: setuptools really changes (65.5.0 comes with the venv), pip is already 24.0."""

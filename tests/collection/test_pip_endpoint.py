@@ -16,15 +16,10 @@ from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, User, Use
 from fractal_server.task_collection import pip_collector, pypi
 from fractal_server.task_collection.pypi import resolve_version
 
-from .helpers import FakeIndex, index_document
+from .helpers import FakeIndex, detail, index_document
 
 URL = "/api/v2/task/collect/pip/"
 OWN_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice@example.org", is_verified=True)
 
 
 @pytest.fixture
@@ -37,15 +32,6 @@ def post(client, alice, no_background, empty_tasks_dir):
         return client.post(f"{URL}{query}", data=data, content_type="application/json", headers=headers)
 
     return post_body
-
-
-def detail(response, status=422):
-    assert response.status_code == status, response.json
-    return response.json["detail"]
-
-
-def field_error(response, loc, msg):
-    assert [(e["loc"], e["msg"]) for e in detail(response)] == [(loc, msg)]
 
 
 def group_row(app, **columns) -> int:

@@ -5,8 +5,9 @@ One database and one user for the whole module (each test of `test_pip_endpoint.
 import sys
 
 import pytest
+from appdb import new_user
 
-from .helpers import new_user
+from .helpers import detail, field_error
 
 URL = "/api/v2/task/collect/pip/"
 OWN_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -26,15 +27,6 @@ def post(module_client, headers, no_background):
         return response
 
     return post_body
-
-
-def detail(response, status=422):
-    assert response.status_code == status, response.json
-    return response.json["detail"]
-
-
-def field_error(response, loc, msg):
-    assert [(e["loc"], e["msg"]) for e in detail(response)] == [(loc, msg)]
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from appdb import new_user
 
-from .helpers import new_user, wait_for_activity
+from .helpers import wait_for_activity
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("FRACTAL_TEST_COLLECT_PYPI"), reason="slow; set FRACTAL_TEST_COLLECT_PYPI=1 (tox -e collect-pypi)"

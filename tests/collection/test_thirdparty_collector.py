@@ -11,7 +11,7 @@ from fractal_server.app import create_app
 from fractal_server.config.errors import FractalConfigurationError
 from fractal_server.plugins.manager import load_plugins
 
-from .helpers import MOCK_PACKAGE, new_user, reset_database
+from .helpers import MOCK_PACKAGE
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -37,9 +37,8 @@ def plugin_app(environ, monkeypatch):
     return create_app(environ=environ)
 
 
-def test_the_readme_collector(plugin_app, app):
-    reset_database(app)
-    _, headers = new_user(plugin_app, "user@example.org", is_verified=True)
+def test_the_readme_collector(plugin_app, make_user):
+    _, headers = make_user("user@example.org", is_verified=True)
     client = plugin_app.test_client()
     body = {"label": "mock", "python_interpreter": sys.executable, "package_root": str(MOCK_PACKAGE / "fractal_tasks_mock")}
     response = client.post("/api/v2/task/collect/folder/", json=body, headers=headers)

@@ -4,7 +4,6 @@ Jobs run for real: they are submitted through the API, claimed by a job
 executor running in the test process, and their task calls are subprocesses
 running the dependency-free scripts of `tests/mock_tasks/fractal_tasks_mock`.
 """
-import functools
 import io
 import json
 import shutil
@@ -14,19 +13,13 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-import bcrypt
 import pytest
+from servers import wait_until as wait_for  # noqa: F401 (imported by the tests here)
 
 from fractal_server.app import create_app
 from fractal_server.runner.executor import JobExecutor
 
 MOCK_TASKS = Path(__file__).parents[1] / "mock_tasks" / "fractal_tasks_mock"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """Users are made in every test here: hash their passwords with the cheapest bcrypt cost."""
-    monkeypatch.setattr(bcrypt, "gensalt", functools.partial(bcrypt.gensalt, rounds=4))
 
 
 @pytest.fixture(autouse=True)
@@ -83,17 +76,6 @@ def wait_for_job(client, headers, project_id: int, job_id: int, timeout: float =
             return job
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} still running after {timeout}s")
-
-
-def wait_for(condition, timeout: float = 30, interval: float = 0.05):
-    """Poll `condition()` until it returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 # The usual tasks, as (name, create_task keyword arguments) -------------------
