@@ -22,6 +22,10 @@ from fractal_server.runner.control import JobControl
 from fractal_server.runner.errors import JobExecutionError
 
 
+FIRST_POLL_DELAY = 0.02
+"""Seconds before the second poll of a phase; the delay doubles up to the runner's `poll_interval`."""
+
+
 class Detached(Exception):
     """This process let go of the job (it is shutting down); another one adopts it."""
 
@@ -86,12 +90,15 @@ class PhaseRunner:
         return handle
 
     def _wait(self, calls: Sequence[TaskCall], handle: dict) -> list[CallOutcome]:
+        """Poll until the calls end: soon at first (short tasks end early), then every `poll_interval`."""
+        delay = FIRST_POLL_DELAY
         while True:
             self._check_control(calls, handle)
             outcomes = self.runner.poll(calls, handle)
             if outcomes is not None:
                 return outcomes
-            self.control.wait(self.runner.poll_interval)
+            self.control.wait(min(delay, self.runner.poll_interval))
+            delay *= 2
 
     def _check_control(self, calls: Sequence[TaskCall], handle: Optional[dict]) -> None:
         if self.control.stop_requested.is_set():

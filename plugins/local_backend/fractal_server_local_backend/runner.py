@@ -60,7 +60,7 @@ class LocalRunner(JobRunner):
         phase_file.write_text(json.dumps(spec))
         with open(folder / f"{calls[0].prefix}.phase.out", "ab") as output:
             wrapper = subprocess.Popen(
-                [sys.executable, str(WRAPPER_SCRIPT), str(phase_file)],
+                [sys.executable, "-S", str(WRAPPER_SCRIPT), str(phase_file)],
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
