@@ -46,6 +46,8 @@ class TaskCall:
     """The task command; the backend appends `--args-json` and `--out-json`."""
     meta: dict = field(default_factory=dict)
     """Resource needs of the workflow task (`cpus_per_task`, `mem`, ...)."""
+    task_name: str = ""
+    """Name of the task, for the backend's own labels (e.g. SLURM job names)."""
 
     def args_file(self, root: Path) -> Path:
         return root / self.subfolder / f"{self.prefix}.args.json"

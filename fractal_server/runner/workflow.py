@@ -132,7 +132,9 @@ class WorkflowRun:
         return merge_outputs([read_output(call.out_file(self.working_dir), TaskOutput) for call in calls])
 
     def _prepare_call(self, wftask: WorkflowTaskSpec, prefix: str, command: str, meta: dict, arguments: dict) -> TaskCall:
-        call = TaskCall(subfolder=wftask.subfolder, prefix=prefix, command=command, meta=meta or {})
+        call = TaskCall(
+            subfolder=wftask.subfolder, prefix=prefix, command=command, meta=meta or {}, task_name=wftask.task["name"]
+        )
         _check_command(command, wftask)
         call.args_file(self.working_dir).write_text(json.dumps(arguments, indent=2))
         return call

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from runner.conftest import create_task, wait_for_job
-from servers import GUNICORN, ServerProcess, postgres, wait_until
+from servers import GUNICORN, Client, ServerProcess, postgres, wait_until
 
 ADMIN = {"username": "admin@fractal.xy", "password": "1234"}
 
@@ -58,35 +58,6 @@ def start(deployment):
         if alive(pid) and script.encode() in cmdline:
             kill_task(pid)
     TASK_PROCESSES.clear()
-
-
-class Response:
-    """A `requests` response seen as a Flask test response (`.json` is the body)."""
-
-    def __init__(self, response: requests.Response):
-        self.status_code = response.status_code
-        self.text = response.text
-        try:
-            self.json = response.json()
-        except ValueError:
-            self.json = None
-
-
-class Client:
-    """HTTP to a real server, with the interface of Flask's test client.
-
-    So the helpers of `tests/runner/conftest.py` (`create_task`,
-    `wait_for_job`) work unchanged against real servers.
-    """
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def get(self, path: str, headers=None, query_string=None) -> Response:
-        return Response(requests.get(self.url + path, headers=headers, params=query_string, timeout=30))
-
-    def post(self, path: str, json=None, headers=None) -> Response:
-        return Response(requests.post(self.url + path, json=json, headers=headers, timeout=30))
 
 
 class Admin:

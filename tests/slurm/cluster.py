@@ -5,6 +5,7 @@ The tests run as root. Commands of the server run as the service account
 `sudo --non-interactive -u <user>`, as in production.
 """
 
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +26,13 @@ FINAL_STATES = {
     "SPECIAL_EXIT",
     "TIMEOUT",
 }
+
+
+def make_owned_dir(path: Path, owner: str, mode: int) -> Path:
+    path.mkdir(mode=mode)
+    path.chmod(mode)
+    shutil.chown(path, user=owner, group=owner)
+    return path
 
 
 def run(argv: list[str]) -> subprocess.CompletedProcess:

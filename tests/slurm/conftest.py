@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from .cluster import SERVICE_ACCOUNT, TASK_USERS, TEST_BASE_DIR
+from .cluster import SERVICE_ACCOUNT, TASK_USERS, TEST_BASE_DIR, make_owned_dir
+from .deployment import SlurmDeployment
 
 
 @pytest.fixture(scope="session")
@@ -28,13 +29,6 @@ class SharedDirs:
     users: dict[str, Path]
 
 
-def make_owned_dir(path: Path, owner: str, mode: int) -> Path:
-    path.mkdir(mode=mode)
-    path.chmod(mode)
-    shutil.chown(path, user=owner, group=owner)
-    return path
-
-
 @pytest.fixture
 def shared_dirs() -> SharedDirs:
     """Under the base folder every account can enter: `server/` (the service
@@ -47,3 +41,34 @@ def shared_dirs() -> SharedDirs:
     )
     yield dirs
     shutil.rmtree(root)
+
+
+@pytest.fixture(scope="module")
+def slurm_deployment(slurm_cluster, postgres_db):
+    """A server of the slurm backend running as the service account, for one test module;
+    the SLURM jobs of its users are cancelled at the end."""
+    root = TEST_BASE_DIR / f"deployment-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    root.mkdir(mode=0o755)
+    deployment = SlurmDeployment(root, postgres_db)
+    deployment.set_db()
+    deployment.start()
+    yield deployment
+    deployment.kill()
+    cancel_jobs_under(root)
+    shutil.rmtree(root)
+
+
+def cancel_jobs_under(root: Path) -> None:
+    """Cancel the task users' SLURM jobs whose working directory is under `root` (not other tests' jobs)."""
+    listed = subprocess.run(
+        ["squeue", "--noheader", "--format=%i %Z", f"--user={','.join(TASK_USERS)}"],
+        capture_output=True,
+        text=True,
+    )
+    ids = [
+        job_id
+        for job_id, workdir in (line.split(maxsplit=1) for line in listed.stdout.splitlines() if line.strip())
+        if Path(workdir).is_relative_to(root)
+    ]
+    if ids:
+        subprocess.run(["scancel", *ids], check=True)

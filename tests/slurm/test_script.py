@@ -1,9 +1,11 @@
 """Submission scripts (spec §5.1): their text, and one run on the local cluster."""
 
+import json
 import shutil
 
 import pytest
 
+from fractal_server.runner.calls import WRAPPER_SCRIPT
 from fractal_server_slurm_backend.config import SlurmConfigError, SlurmConfigFile
 from fractal_server_slurm_backend.options import slurm_job_options
 from fractal_server_slurm_backend.script import (
@@ -34,10 +36,18 @@ def options(meta=None, worker_init=None, account=None, config=CONFIG):
     )
 
 
-def script(job_options, commands, parallel, prefix="1_batch_000000", **paths):
+WRAPPER = ["/venv/bin/python", "/jobs/job_7/call_wrapper.py", "/jobs/job_7/1_measure_cells/1_batch_000000.phase.json"]
+
+
+def script(job_options, n_calls=1, running=1, command=WRAPPER, prefix="1_batch_000000", **paths):
     where = {"user_job_dir": JOB_DIR, "user_subfolder": SUBFOLDER, "exports_base": CACHE}
     return submission_script(
-        job_options, commands, parallel, slurm_prefix=prefix, **{**where, **paths}
+        job_options,
+        command,
+        n_calls=n_calls,
+        running=running,
+        slurm_prefix=prefix,
+        **{**where, **paths},
     )
 
 
@@ -59,14 +69,8 @@ def test_a_batch_of_three_calls_two_at_a_time():
             worker_init="source /opt/conda.sh\nconda activate fractal",
             account="lab-7",
         ),
-        [
-            ["/venv/bin/python", "task.py", "--args-json", f"{SUBFOLDER}/1_par_{i:07d}.args.json"]
-            for i in range(3)
-        ],
-        2,
-    )
-    step = (
-        "srun --ntasks=1 --cpus-per-task=1 --mem=1000M --exact /venv/bin/python task.py --args-json"
+        n_calls=3,
+        running=2,
     )
     assert text == "\n".join(
         [
@@ -86,23 +90,15 @@ def test_a_batch_of_three_calls_two_at_a_time():
             "conda activate fractal",
             f"export CELLPOSE_LOCAL_MODELS_PATH={CACHE}/models",
             f"export NAPARI_CONFIG={CACHE}/napari.json",
-            f"{step} {SUBFOLDER}/1_par_0000000.args.json &",
-            "call_0=$!",
-            f"{step} {SUBFOLDER}/1_par_0000001.args.json &",
-            "call_1=$!",
-            'wait "$call_0"',
-            f"{step} {SUBFOLDER}/1_par_0000002.args.json &",
-            "call_2=$!",
-            "wait",
+            " ".join(WRAPPER),
             "",
         ]
     )
 
 
 def test_resources_are_for_the_calls_that_run_at_once():
-    text = script(options({"cpus_per_task": 2, "mem": 300}), [["true"]] * 2, 8)
+    text = script(options({"cpus_per_task": 2, "mem": 300}), n_calls=5, running=2)
     assert "#SBATCH --ntasks=2\n#SBATCH --cpus-per-task=2\n#SBATCH --mem=600M\n" in text
-    assert 'wait "$call' not in text
 
 
 def test_optional_options_appear_only_when_set():
@@ -111,18 +107,16 @@ def test_optional_options_appear_only_when_set():
         "default_slurm_config": {"partition": "main", "cpus_per_task": 1, "mem": 100},
     }
     config.pop("user_local_exports")
-    text = script(options(config=config), [["true"]], 1)
+    text = script(options(config=config))
     for option in ("constraint", "gres", "gpus", "time", "account"):
         assert f"--{option}" not in text
     assert "export" not in text
-    text = script(
-        options({"gres": "gpu:1", "gpus": "2", "constraint": "a100"}, config=config), [["true"]], 1
-    )
+    text = script(options({"gres": "gpu:1", "gpus": "2", "constraint": "a100"}, config=config))
     assert "#SBATCH --constraint=a100\n#SBATCH --gres=gpu:1\n#SBATCH --gpus=2\n" in text
 
 
 def test_sbatch_lines_of_worker_init_go_to_the_preamble():
-    text = script(options(worker_init="module load a\n#SBATCH --qos=high"), [["true"]], 1)
+    text = script(options(worker_init="module load a\n#SBATCH --qos=high"))
     lines = text.splitlines()
     assert lines.index("#SBATCH --qos=high") < lines.index("module load a")
     assert all(line.startswith(("#!", "#SBATCH")) for line in lines[: lines.index("module load a")])
@@ -131,8 +125,7 @@ def test_sbatch_lines_of_worker_init_go_to_the_preamble():
 def test_everything_but_free_lines_is_quoted():
     text = script(
         options(meta={"constraint": "a&b"}),
-        [["python", "my task.py", "--name", "$(rm -rf ~)", "it's"]],
-        1,
+        command=["python", "my wrapper.py", "$(rm -rf ~)", "it's"],
         user_job_dir="/data/my project/job",
         user_subfolder="/data/my project/job/0_x",
         exports_base="/data/my project",
@@ -141,41 +134,39 @@ def test_everything_but_free_lines_is_quoted():
     assert "#SBATCH -D '/data/my project/job'\n" in text
     assert "#SBATCH --err='/data/my project/job/0_x/1_batch_000000_slurm_%j.err'\n" in text
     assert "export NAPARI_CONFIG='/data/my project/napari.json'\n" in text
-    assert " python 'my task.py' --name '$(rm -rf ~)' 'it'\"'\"'s' &\n" in text
+    assert text.endswith("\npython 'my wrapper.py' '$(rm -rf ~)' 'it'\"'\"'s'\n")
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        {"commands": [["echo", "a\nb"]]},
+        {"command": ["echo", "a\nb"]},
         {"user_job_dir": "/a\n/b"},
         {"exports_base": "/a\rb"},
     ],
 )
 def test_line_breaks_are_rejected(change):
-    arguments = {"commands": [["true"]], **change}
-    commands = arguments.pop("commands")
     with pytest.raises(ValueError, match="must be a single line"):
-        script(options(), commands, 1, **arguments)
+        script(options(), **change)
 
 
 def test_repeated_free_lines_are_rejected():
     with pytest.raises(SlurmConfigError) as error:
-        script(options(worker_init="#SBATCH --qos=normal"), [["true"]], 1)
+        script(options(worker_init="#SBATCH --qos=normal"))
     assert (
         str(error.value)
         == "Lines repeated in extra_lines and worker_init: ['#SBATCH --qos=normal']"
     )
 
 
-@pytest.mark.parametrize("commands, parallel", [([], 1), ([["true"]], 0), ([[]], 1)])
-def test_a_job_needs_calls_and_room_for_them(commands, parallel):
+@pytest.mark.parametrize("command, n_calls, running", [([], 1, 1), (WRAPPER, 1, 0), (WRAPPER, 1, 2)])
+def test_a_job_needs_a_command_and_room_for_its_calls(command, n_calls, running):
     with pytest.raises(ValueError):
-        script(options(), commands, parallel)
+        script(options(), n_calls, running, command)
 
 
 def test_time_is_not_scaled_with_a_warning(caplog):
-    script(options(), [["true"]] * 3, 3)
+    script(options(), n_calls=3, running=3)
     assert caplog.messages == [
         "SLURM job 1_batch_000000: time=01:00:00 is for the whole job of 3 calls, "
         "3 at a time; it is not scaled."
@@ -190,20 +181,35 @@ def test_export_lines():
 
 
 @pytest.mark.usefixtures("slurm_cluster")
-def test_a_script_runs_every_call_with_at_most_p_at_once(shared_dirs):
-    """Four calls, two at a time, as the task user: each call records how many
-    calls were running when it started; srun never had to hold a step back."""
+def test_a_script_runs_every_call_as_a_job_step_with_at_most_p_at_once(shared_dirs):
+    """Four calls, two at a time, through the call wrapper, as the task user:
+    each call records how many calls were running when it started, and runs
+    as a step of its own."""
     user = TASK_USERS[0]
     workdir = shared_dirs.users[user]
-    probe = 'touch "running.$0"; ls running.* | wc -l > "seen.$0"; sleep 0.5; rm "running.$0"'
+    probe = 'touch "running.$0"; ls running.* | wc -l > "seen.$0"; echo "step $SLURM_STEP_ID"; sleep 0.5; rm "running.$0"'
     config = {
         **CONFIG,
         "default_slurm_config": {"partition": "main", "cpus_per_task": 1, "mem": 50},
     }
+    job_options = options(config=config)
+    wrapper = shared_dirs.server / "call_wrapper.py"
+    shutil.copyfile(WRAPPER_SCRIPT, wrapper)
+    phase = {
+        "parallel": 2,
+        "launcher": step_launcher(job_options),
+        "calls": [
+            {"argv": ["sh", "-c", probe, str(index)], "log": f"{workdir}/{index}.log", "status": f"{workdir}/{index}.status"}
+            for index in range(4)
+        ],
+    }
+    phase_file = shared_dirs.server / "0.phase.json"
+    phase_file.write_text(json.dumps(phase))
     text = script(
-        options(config=config),
-        [["sh", "-c", probe, str(index)] for index in range(4)],
-        2,
+        job_options,
+        n_calls=4,
+        running=2,
+        command=["python3", str(wrapper), str(phase_file)],
         prefix="0",
         user_job_dir=str(workdir),
         user_subfolder=str(workdir),
@@ -211,19 +217,24 @@ def test_a_script_runs_every_call_with_at_most_p_at_once(shared_dirs):
     )
     path = shared_dirs.server / script_name("0")
     path.write_text(text)
-    shutil.chown(path, user=SERVICE_ACCOUNT, group=SERVICE_ACCOUNT)
+    for written in (wrapper, phase_file, path):
+        written.chmod(0o644)
+        shutil.chown(written, user=SERVICE_ACCOUNT, group=SERVICE_ACCOUNT)
     result = as_task_user(user, ["sbatch", "--parsable", str(path)])
     assert result.returncode == 0, result.stderr
     job_id = result.stdout.strip()
     assert wait_for_final_state(job_id) == "COMPLETED"
     out_name, err_name = slurm_log_names("0", job_id)
     assert (workdir / err_name).read_text() == ""
+    assert (workdir / out_name).exists()
     seen = [int((workdir / f"seen.{index}").read_text()) for index in range(4)]
     assert 1 <= max(seen) <= 2
-    assert (workdir / out_name).exists()
+    steps = {(workdir / f"{index}.log").read_text() for index in range(4)}
+    assert steps == {f"step {step}\n" for step in range(4)}
+    assert {(workdir / f"{index}.status").read_text() for index in range(4)} == {'{"returncode": 0}'}
 
 
-def test_the_step_launcher_is_the_prefix_of_every_call():
+def test_the_step_launcher():
     job_options = options({"cpus_per_task": 2, "mem": "3G"})
     assert step_launcher(job_options) == [
         "srun",
@@ -232,5 +243,3 @@ def test_the_step_launcher_is_the_prefix_of_every_call():
         "--mem=3000M",
         "--exact",
     ]
-    text = script(job_options, [["true"]], 1)
-    assert "\nsrun --ntasks=1 --cpus-per-task=2 --mem=3000M --exact true &\n" in text

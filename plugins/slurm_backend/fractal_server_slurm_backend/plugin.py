@@ -3,8 +3,10 @@ import shutil
 
 from fractal_server.config.errors import FractalConfigurationError
 from fractal_server.plugins import hookimpl
-from fractal_server.runner.backend import RunnerBackend
-from fractal_server_slurm_backend.config import check_slurm_config_file
+from fractal_server.runner.backend import RunnerBackend, UserSettingsError
+from fractal_server_slurm_backend.config import check_slurm_config_file, single_line
+from fractal_server_slurm_backend.runner import SlurmRunner, user_side_dir
+from fractal_server_slurm_backend.sudo import check_user_name
 
 DISTRIBUTION = "fractal-server-slurm-backend"
 REQUIRED_COMMANDS = ("sbatch", "squeue")
@@ -20,11 +22,16 @@ def check_slurm_settings(settings) -> None:
             )
 
 
-def create_slurm_runner(context):
-    raise NotImplementedError(
-        "Running jobs through SLURM is not available yet in this version of the "
-        "slurm backend plugin."
-    )
+def check_slurm_user_settings(user_settings) -> None:
+    """A slurm_user that can only be a user name, and a project_dir that can go into a script."""
+    check_user_name(user_settings.slurm_user)
+    project_dir = user_settings.project_dir
+    try:
+        single_line(project_dir)
+    except ValueError as error:
+        raise UserSettingsError(f"project_dir {error}") from None
+    if not project_dir.startswith("/") or ".." in project_dir.split("/"):
+        raise UserSettingsError(f"project_dir={project_dir!r} must be an absolute path without '..'")
 
 
 @hookimpl
@@ -33,8 +40,12 @@ def fractal_runner_backends():
         RunnerBackend(
             name="slurm",
             check_settings=check_slurm_settings,
-            create_runner=create_slurm_runner,
+            create_runner=SlurmRunner,
             required_user_settings=("slurm_user", "project_dir", "slurm_accounts"),
+            check_user_settings=check_slurm_user_settings,
+            supports_stop=True,
+            can_adopt=True,
+            user_side_dir=user_side_dir,
             distribution=DISTRIBUTION,
         )
     ]

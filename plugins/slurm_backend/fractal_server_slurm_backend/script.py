@@ -1,10 +1,9 @@
 """The text of a SLURM submission script, and the names of its files.
 
 A script holds one batch of calls of one task phase. Its preamble asks SLURM
-for P calls' worth of resources; its body starts every call as a one-task
-job step and keeps at most P of them running: before starting call i >= P it
-waits for call i - P. Extra steps would otherwise be retried by srun with a
-growing delay ("step creation temporarily disabled").
+for P calls' worth of resources (`--ntasks=P`); its body is one command, the
+call wrapper, which starts every call as a one-task job step (`srun`, the
+wrapper's launcher) and keeps at most P of them running.
 
 Every value is quoted with `shlex.quote` (sbatch reads `#SBATCH` lines with
 the same quoting rules) and none may contain a line break. Only the lines of
@@ -83,8 +82,7 @@ def _preamble(
 
 
 def step_launcher(options: SlurmJobOptions) -> list[str]:
-    """The prefix that runs one call as a one-task step of the job's allocation
-    (also usable as the call wrapper's `launcher`)."""
+    """The call wrapper's `launcher`: it runs one call as a one-task step of the job's allocation."""
     return [
         "srun",
         "--ntasks=1",
@@ -94,49 +92,33 @@ def step_launcher(options: SlurmJobOptions) -> list[str]:
     ]
 
 
-def _call_lines(
-    options: SlurmJobOptions, commands: Sequence[Sequence[str]], running: int
-) -> list[str]:
-    launcher = step_launcher(options)
-    lines = []
-    for index, argv in enumerate(commands):
-        if not argv:
-            raise ValueError(f"call {index} has an empty command")
-        if index >= running:
-            lines.append(f'wait "$call_{index - running}"')
-        lines.append(f"{' '.join(_quoted(arg) for arg in [*launcher, *argv])} &")
-        lines.append(f"call_{index}=$!")
-    lines.append("wait")
-    return lines
-
-
 def submission_script(
     options: SlurmJobOptions,
-    commands: Sequence[Sequence[str]],
-    parallel_tasks_per_job: int,
+    command: Sequence[str],
     *,
+    n_calls: int,
+    running: int,
     user_job_dir: str,
     user_subfolder: str,
     slurm_prefix: str,
     exports_base: str,
     logger: logging.Logger = _logger,
 ) -> str:
-    """The script of one SLURM job running `commands` (one argument list per
-    call), at most `parallel_tasks_per_job` at a time.
+    """The script of one SLURM job whose `command` (an argument list, the call
+    wrapper) runs `n_calls` calls, at most `running` at a time.
 
     Paths are those the job sees (user side): `user_job_dir` is its working
     directory, `user_subfolder` gets SLURM's stdout/stderr, `exports_base`
     is the folder `user_local_exports` paths are relative to.
     """
-    if not commands:
-        raise ValueError("a SLURM job needs at least one call")
-    if parallel_tasks_per_job < 1:
-        raise ValueError(f"parallel_tasks_per_job must be positive, not {parallel_tasks_per_job}")
-    running = min(len(commands), parallel_tasks_per_job)
+    if not command:
+        raise ValueError("a SLURM job needs a command")
+    if not 1 <= running <= n_calls:
+        raise ValueError(f"cannot run {running} of {n_calls} calls at a time")
     if options.time is not None and running > 1:
         logger.warning(
             f"SLURM job {slurm_prefix}: time={options.time} is for the whole job of "
-            f"{len(commands)} calls, {running} at a time; it is not scaled."
+            f"{n_calls} calls, {running} at a time; it is not scaled."
         )
     free_lines = [single_line(line) for line in options.extra_lines + options.worker_init_lines]
     repeated = sorted({line for line in free_lines if free_lines.count(line) > 1})
@@ -150,6 +132,6 @@ def submission_script(
         *sbatch_lines,
         *other_lines,
         *export_lines(options.user_local_exports, exports_base),
-        *_call_lines(options, commands, running),
+        " ".join(_quoted(arg) for arg in command),
     ]
     return "\n".join(lines) + "\n"

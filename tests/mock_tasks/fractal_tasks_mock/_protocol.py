@@ -26,8 +26,11 @@ def behave(arguments: dict, zarr_url: str = "") -> None:
     waiting: for the file `wait_for_file` to exist (at most 60 s), then for
     `sleep` seconds; `noise_bytes`: print that many random bytes (base64,
     hardly compressible); `fail` (or `fail_on`, a list of zarr_urls): exit 1
-    after printing to stderr; `kill_self`: die from SIGKILL.
+    after printing to stderr; `kill_self`: die from SIGKILL; `allocate_mb`:
+    fill that many MB of memory first.
     """
+    if arguments.get("allocate_mb"):
+        print(f"allocated {len(b'x' * int(arguments['allocate_mb'] * 1000 * 1000))} bytes", flush=True)
     if arguments.get("noise_bytes"):
         print(base64.b64encode(os.urandom(int(arguments["noise_bytes"]))).decode(), flush=True)
     if arguments.get("print_times"):

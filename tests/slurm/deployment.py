@@ -1,0 +1,184 @@
+"""A real server with the slurm backend, run by the service account as in production.
+
+The server process runs as `fractal-svc` (never root), submits through the
+sudoers rule of `scripts/slurm-cluster`, and its users' jobs run on the
+local cluster as `fractal-user1` and `fractal-user2`, each in a private
+project folder. Everything lives under one folder of `TEST_BASE_DIR`: the
+server's folder (jobs, tasks, configuration), the users' project folders,
+and `shared/` (world-readable: the mock tasks, gate files).
+"""
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import requests
+from runner.conftest import MOCK_TASKS, create_task, wait_for_job
+from servers import BIN, Client, ServerProcess, free_port, run
+
+from conftest import make_environ
+
+from .cluster import SERVICE_ACCOUNT, TASK_USERS, make_owned_dir
+
+AS_SERVICE_ACCOUNT = [
+    "setpriv",
+    f"--reuid={SERVICE_ACCOUNT}",
+    f"--regid={SERVICE_ACCOUNT}",
+    "--init-groups",
+    "--",
+]
+TASK_PYTHON = "/usr/bin/python3"
+"""Runs the mock tasks: every task user can run it."""
+SLURM_CONFIG = {
+    "default_slurm_config": {"partition": "main", "cpus_per_task": 1, "mem": "100M"},
+    # One CPU per SLURM job: the node has two, and the time-limit test holds one for 90 s.
+    "batching_config": {
+        "target_cpus_per_job": 1,
+        "max_cpus_per_job": 1,
+        "target_mem_per_job": "400M",
+        "max_mem_per_job": "1G",
+        "target_num_jobs": 2,
+        "max_num_jobs": 4,
+    },
+}
+ADMIN = ("admin@fractal.xy", "1234")
+
+
+class SlurmDeployment:
+    def __init__(self, root: Path, database: str):
+        self.root = root
+        self.server_dir = make_owned_dir(root / "server", SERVICE_ACCOUNT, 0o755)
+        self.project_dirs = {user: make_owned_dir(root / user, user, 0o700) for user in TASK_USERS}
+        self.shared = root / "shared"
+        shutil.copytree(MOCK_TASKS, self.shared / "mock_tasks", ignore=shutil.ignore_patterns("__pycache__"))
+        for path in [self.shared, *self.shared.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        config = self.server_dir / "slurm_config.json"
+        config.write_text(json.dumps(SLURM_CONFIG))
+        self.env = {
+            **make_environ(self.server_dir, database),
+            "HOME": str(self.server_dir),
+            "FRACTAL_RUNNER_BACKEND": "slurm",
+            "FRACTAL_SLURM_CONFIG_FILE": str(config),
+            "FRACTAL_SLURM_POLL_INTERVAL": "1",
+            "FRACTAL_SLURM_ERROR_HANDLING_INTERVAL": "2",
+        }
+        self.jobs_dir = Path(self.env["FRACTAL_RUNNER_WORKING_BASE_DIR"])
+        self.server: Optional[ServerProcess] = None
+        self._started = 0
+
+    def set_db(self) -> None:
+        result = run([str(BIN / "fractalctl"), "set-db"], self.env, self.server_dir, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def start(self) -> ServerProcess:
+        port = free_port()
+        log = self.root / f"server-{self._started}.log"
+        self._started += 1
+        argv = [*AS_SERVICE_ACCOUNT, str(BIN / "fractalctl"), "start", "--port", str(port)]
+        self.server = ServerProcess(argv, self.env, port, self.server_dir, log)
+        self.server.wait_alive(timeout=60)
+        return self.server
+
+    def kill(self) -> None:
+        if self.server is not None:
+            self.server.kill()
+
+    def task_command(self, script: str) -> str:
+        return f"{TASK_PYTHON} -S {self.shared / 'mock_tasks' / script}"
+
+
+class User:
+    """A Fractal user of the deployment, over HTTP, with one project."""
+
+    def __init__(self, deployment: SlurmDeployment, credentials: tuple[str, str], slurm_user: str):
+        self.deployment = deployment
+        self.credentials = credentials
+        self.slurm_user = slurm_user
+        self.project_dir = deployment.project_dirs[slurm_user]
+        self.reconnect()
+        self.project_id = self.post("/api/v2/project/", {"name": f"project-{slurm_user}"})["id"]
+
+    def reconnect(self) -> None:
+        """Talk to the deployment's current server (after a restart)."""
+        server = self.deployment.server
+        self.client = Client(server.url)
+        email, password = self.credentials
+        login = requests.post(
+            f"{server.url}/auth/token/login/", data={"username": email, "password": password}, timeout=30
+        )
+        assert login.status_code == 200, login.text
+        self.headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+    def get(self, path: str, status: int = 200):
+        response = self.client.get(path, headers=self.headers)
+        assert response.status_code == status, response.text
+        return response.json
+
+    def post(self, path: str, body: dict, status: int = 201, method: str = "post"):
+        response = getattr(self.client, method)(path, json=body, headers=self.headers)
+        assert response.status_code == status, response.text
+        return response.json
+
+    @property
+    def project(self) -> str:
+        return f"/api/v2/project/{self.project_id}"
+
+    def task(self, name: str, *, non_parallel: Optional[str] = None, parallel: Optional[str] = None) -> int:
+        commands = {}
+        if non_parallel:
+            commands["command_non_parallel"] = self.deployment.task_command(non_parallel)
+        if parallel:
+            commands["command_parallel"] = self.deployment.task_command(parallel)
+        return create_task(self.client, self.headers, f"{name}-{time.monotonic_ns()}", **commands)
+
+    def dataset(self, name: str) -> int:
+        body = {"name": name, "zarr_dir": str(self.project_dir / "zarr" / name)}
+        return self.post(f"{self.project}/dataset/", body)["id"]
+
+    def workflow(self, *wftasks: tuple[int, dict]) -> int:
+        """A workflow of (task id, wftask body) pairs."""
+        workflow_id = self.post(f"{self.project}/workflow/", {"name": f"wf-{time.monotonic_ns()}"})["id"]
+        for task_id, body in wftasks:
+            self.post(f"{self.project}/workflow/{workflow_id}/wftask/?task_id={task_id}", body)
+        return workflow_id
+
+    def submit(self, workflow_id: int, dataset_id: int) -> dict:
+        path = f"{self.project}/job/submit/?workflow_id={workflow_id}&dataset_id={dataset_id}"
+        return self.post(path, {}, 202)
+
+    def job(self, job_id: int) -> dict:
+        return self.get(f"{self.project}/job/{job_id}/?show_tmp_logs=true")
+
+    def stop(self, job_id: int) -> None:
+        self.get(f"{self.project}/job/{job_id}/stop/", status=202)
+
+    def wait(self, job_id: int, timeout: float = 90) -> dict:
+        return wait_for_job(self.client, self.headers, self.project_id, job_id, timeout)
+
+    def give_slurm_user(self, user_id: int, slurm_user: str) -> None:
+        """As a superuser: the user's jobs run as `slurm_user`, in its project folder."""
+        settings = {
+            "slurm_user": slurm_user,
+            "project_dir": str(self.deployment.project_dirs[slurm_user]),
+            "slurm_accounts": [],
+        }
+        self.post(f"/auth/users/{user_id}/settings/", settings, 200, "patch")
+
+    def images(self, dataset_id: int) -> list[dict]:
+        return self.get(f"{self.project}/dataset/{dataset_id}/export/")["images"]
+
+
+def make_users(deployment: SlurmDeployment) -> tuple[User, User]:
+    """The default admin, whose jobs run as `fractal-user1`, and a new verified
+    user, whose jobs run as `fractal-user2`."""
+    first, second = TASK_USERS
+    admin = User(deployment, ADMIN, first)
+    admin.give_slurm_user(admin.get("/auth/current-user/")["id"], first)
+    credentials = ("user2@fractal.xy", "a-password-of-user2")
+    user_id = admin.post("/auth/register/", {"email": credentials[0], "password": credentials[1]})["id"]
+    admin.post(f"/auth/users/{user_id}/", {"is_verified": True}, 200, "patch")
+    admin.give_slurm_user(user_id, second)
+    return admin, User(deployment, credentials, second)

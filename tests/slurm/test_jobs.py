@@ -1,0 +1,277 @@
+"""Jobs of the slurm backend on the local cluster, through the HTTP API of a real server.
+
+The server runs as the service account; each user's tasks run as that
+user's `slurm_user`, through sudo. SLURM's job-completion log is the test
+oracle of which SLURM jobs ran and how they ended (real clusters do not
+have it; the backend never reads it).
+"""
+
+import json
+import re
+import signal
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import POSTGRES
+from servers import wait_until
+
+from .cluster import as_task_user, run
+from .deployment import make_users
+
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
+JOBCOMP_LOG = Path("/var/log/slurm/jobcomp.log")
+
+
+@pytest.fixture(scope="module")
+def users(slurm_deployment):
+    return make_users(slurm_deployment)
+
+
+@pytest.fixture(scope="module")
+def user1(users):
+    return users[0]
+
+
+@pytest.fixture(scope="module")
+def user2(users):
+    return users[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def time_limit_job(user1):
+    """A task over its one-minute time limit, submitted before the other tests:
+    SLURM takes about 90 s to end it, while they run."""
+    task_id = user1.task("sleeper", non_parallel="generic_non_parallel.py")
+    workflow_id = user1.workflow((task_id, {"args_non_parallel": {"sleep": 300}, "meta_non_parallel": {"time": "1"}}))
+    return user1.submit(workflow_id, user1.dataset("time-limit"))
+
+
+# --- SLURM, as seen from the tests --------------------------------------
+
+
+def slurm_jobs(job: dict) -> list[dict]:
+    """The finished SLURM jobs of a Fractal job (jobcomp records of its user-side folder), in order."""
+    records = []
+    for line in JOBCOMP_LOG.read_text().splitlines():
+        fields = dict(re.findall(r"(\w+)=(\S*)", line))
+        if fields.get("WorkDir") == job["working_dir_user"]:
+            records.append(fields)
+    return records
+
+
+def running_slurm_jobs(job: dict) -> list[str]:
+    listed = run(["squeue", "--noheader", "--format=%i %T %Z", "--states=RUNNING"])
+    return [
+        job_id
+        for job_id, _, workdir in (line.split(maxsplit=2) for line in listed.stdout.splitlines())
+        if workdir == job["working_dir_user"]
+    ]
+
+
+def wait_running(user, job: dict, count: int = 1) -> list[str]:
+    ids = wait_until(lambda: len(ids := running_slurm_jobs(job)) >= count and ids, 60, "SLURM jobs to run")
+    assert user.job(job["id"])["status"] == "submitted"
+    return ids
+
+
+def server_file(job: dict, *parts: str) -> Path:
+    """A file of the job's server-side folder."""
+    return Path(job["working_dir"], *parts)
+
+
+# --- the tests ------------------------------------------------------------
+
+
+def test_non_parallel_then_parallel_calls_in_batches(user1):
+    create = user1.task("create", non_parallel="create_images.py")
+    update = user1.task("update", parallel="generic_parallel.py")
+    workflow_id = user1.workflow(
+        (create, {"args_non_parallel": {"num_images": 5}}),
+        (update, {"args_parallel": {"attributes": {"seen": True}}}),
+    )
+    dataset_id = user1.dataset("batches")
+    job = user1.wait(user1.submit(workflow_id, dataset_id)["id"])
+    assert job["status"] == "done", job["log"]
+    assert [image["attributes"]["seen"] for image in user1.images(dataset_id)] == [True] * 5
+
+    # 5 calls of 1 CPU: at most 4 jobs of 1 CPU (batching_config), so 3 jobs
+    # of 2, 2 and 1 calls, one at a time; and the job of the first task before.
+    records = slurm_jobs(job)
+    assert [record["JobState"] for record in records] == ["COMPLETED"] * 4
+    assert records[0]["Name"].startswith("create-") and records[1]["Name"].startswith("update-")
+    [subfolder] = server_file(job).glob("1_update_*")
+    scripts = sorted(subfolder.glob("*_slurm_submit.sbatch"))
+    assert [path.name for path in scripts] == [f"1_batch_00000{index}_slurm_submit.sbatch" for index in range(3)]
+    assert ["#SBATCH --ntasks=1\n" in path.read_text() for path in scripts] == [True] * 3
+    phases = [json.loads((subfolder / f"1_batch_00000{index}.phase.json").read_text()) for index in range(3)]
+    assert [[Path(call["log"]).name for call in phase["calls"]] for phase in phases] == [
+        ["1_par_0000000.log", "1_par_0000001.log"],
+        ["1_par_0000002.log", "1_par_0000003.log"],
+        ["1_par_0000004.log"],
+    ]
+    assert phases[0]["launcher"][0] == "srun"
+
+    # The calls ran as the user, in the user's folder; their files were copied back.
+    user_side = Path(job["working_dir_user"], subfolder.name)
+    assert user_side.stat().st_mode & 0o777 == 0o700
+    assert (user_side / "1_par_0000004.log").owner() == "fractal-user1"
+    assert server_file(job, subfolder.name, "1_par_0000004.log").read_text().startswith("arguments: ")
+    assert json.loads(server_file(job, subfolder.name, "1_par_0000004.status.json").read_text()) == {"returncode": 0}
+    out_files = sorted(path.name for path in subfolder.glob("*_slurm_*.out"))
+    assert out_files == sorted(
+        f"1_batch_00000{index}_slurm_{record['JobId']}.out" for index, record in enumerate(records[1:])
+    )
+
+
+def test_compound_task(user1):
+    create = user1.task("create", non_parallel="create_images.py")
+    compound = user1.task("compound", non_parallel="generic_compound_init.py", parallel="generic_compound_compute.py")
+    workflow_id = user1.workflow((create, {"args_non_parallel": {"num_images": 2}}), (compound, {}))
+    job = user1.wait(user1.submit(workflow_id, user1.dataset("compound"))["id"])
+    assert job["status"] == "done", job["log"]
+    # create, init, and one job per image for the compute part (one CPU per job)
+    assert [record["JobState"] for record in slurm_jobs(job)] == ["COMPLETED"] * 4
+
+
+def test_a_failing_task_is_a_task_error_with_its_log(user1):
+    task_id = user1.task("failing", non_parallel="generic_non_parallel.py")
+    workflow_id = user1.workflow((task_id, {"args_non_parallel": {"fail": True}}))
+    job = user1.wait(user1.submit(workflow_id, user1.dataset("failing"))["id"])
+    assert job["status"] == "failed"
+    assert job["log"].startswith("TASK ERROR: Task name: failing-"), job["log"]
+    assert ", position in Workflow: 0\nTRACEBACK:\narguments: " in job["log"]
+    assert "Failing on request" in job["log"]
+
+
+@pytest.mark.skipif(
+    "proctrack/cgroup" not in run(["scontrol", "show", "config"]).stdout,
+    reason="only the cluster's cgroup mode limits the memory of each job step",
+)
+def test_a_task_over_its_memory_is_reported_out_of_memory(user1):
+    task_id = user1.task("hungry", non_parallel="generic_non_parallel.py")
+    workflow_id = user1.workflow((task_id, {"args_non_parallel": {"allocate_mb": 300}, "meta_non_parallel": {"mem": 50}}))
+    job = user1.wait(user1.submit(workflow_id, user1.dataset("hungry"))["id"])
+    assert job["status"] == "failed"
+    assert job["log"].startswith(f"JOB ERROR in Fractal job {job['id']}:\nTRACEBACK:\nJobExecutionError\n\nCOMMAND:\n#!/bin/bash\n")
+    assert "#SBATCH --mem=50M" in job["log"]
+    assert "ADDITIONAL INFO:\nTask call 0 did not complete: it was killed for exceeding its memory limit.\nsrun: Out Of Memory" in job["log"]
+
+
+def test_stop_cancels_the_slurm_jobs(user1):
+    task_id = user1.task("sleepy", parallel="generic_parallel.py")
+    create = user1.task("create", non_parallel="create_images.py")
+    workflow_id = user1.workflow(
+        (create, {"args_non_parallel": {"num_images": 3}}), (task_id, {"args_parallel": {"sleep": 300}})
+    )
+    job = user1.submit(workflow_id, user1.dataset("stopped"))
+    ids = wait_running(user1, job)
+    user1.stop(job["id"])
+    stopped = user1.wait(job["id"])
+    assert stopped["status"] == "failed"
+    assert stopped["log"] == (
+        f"JOB ERROR in Fractal job {job['id']}:\nTRACEBACK:\nJobExecutionError\n\n"
+        "ADDITIONAL INFO:\nJob cancelled due to executor shutdown.\n\n"
+    )
+    # Three jobs of one call: one ran, two waited for a CPU; all cancelled.
+    states = wait_until(lambda: len(ended := slurm_jobs(job)) == 4 and ended, 30, "the jobs to end")
+    assert [record["JobState"] for record in states] == ["COMPLETED"] + ["CANCELLED"] * 3
+    assert set(ids) < {record["JobId"] for record in states}
+
+
+def test_a_slurm_job_cancelled_outside_fractal(user1):
+    task_id = user1.task("cancelled", non_parallel="generic_non_parallel.py")
+    job = user1.submit(user1.workflow((task_id, {"args_non_parallel": {"sleep": 300}})), user1.dataset("scancel"))
+    [slurm_id] = wait_running(user1, job)
+    assert as_task_user("fractal-user1", ["scancel", slurm_id]).returncode == 0
+    cancelled = user1.wait(job["id"])
+    assert cancelled["status"] == "failed"
+    log = cancelled["log"]
+    assert "ADDITIONAL INFO:\nTask call 0 did not complete: it was cancelled.\n" in log, log
+    assert f"SLURM job {slurm_id} ended with state CANCELLED." in log
+    assert "\nSTDERR:\n" in log and f"JOB {slurm_id} ON" in log and "CANCELLED AT" in log
+
+
+def job_row(database: str, job_id: int) -> tuple:
+    with psycopg.connect(dbname=database, autocommit=True, **POSTGRES) as connection:
+        return connection.execute("SELECT status, runner_state FROM jobv2 WHERE id = %s", (job_id,)).fetchone()
+
+
+def test_a_job_of_a_killed_server_is_adopted_and_no_call_runs_twice(slurm_deployment, user1, postgres_db):
+    create = user1.task("create", non_parallel="create_images.py")
+    gated = user1.task("gated", parallel="generic_parallel.py")
+    gate = slurm_deployment.shared / "adoption.gate"
+    workflow_id = user1.workflow(
+        (create, {"args_non_parallel": {"num_images": 3}}),
+        (gated, {"args_parallel": {"wait_for_file": str(gate), "attributes": {"after": "restart"}}}),
+    )
+    dataset_id = user1.dataset("adopted")
+    job = user1.submit(workflow_id, dataset_id)
+    ids = wait_running(user1, job)
+    slurm_deployment.server.process.send_signal(signal.SIGKILL)
+    slurm_deployment.server.process.wait(10)
+    assert job_row(postgres_db, job["id"])[0] == "submitted"
+
+    slurm_deployment.start()
+    user1.reconnect()
+    wait_until(lambda: "Job adopted by server process" in user1.job(job["id"])["log"], 60, "adoption")
+    gate.touch()
+    done = user1.wait(job["id"])
+    assert done["status"] == "done", done["log"]
+    assert [image["attributes"].get("after") for image in user1.images(dataset_id)] == ["restart"] * 3
+    records = slurm_jobs(done)
+    assert set(ids) <= {record["JobId"] for record in records[1:]}
+    assert len(records) == 1 + 3  # three jobs of one call, none submitted again
+    [subfolder] = Path(done["working_dir_user"]).glob("1_gated_*")
+    for index in range(3):
+        assert (subfolder / f"1_par_{index:07d}.log").read_text().count("arguments: ") == 1
+
+
+def test_a_vanished_slurm_job_is_lost_after_the_error_interval(slurm_deployment, user1, postgres_db):
+    """SLURM forgot the job (a handle of ids it never knew, as after a purge): no endless wait."""
+    task_id = user1.task("vanishing", non_parallel="generic_non_parallel.py")
+    job = user1.submit(user1.workflow((task_id, {"args_non_parallel": {"sleep": 300}})), user1.dataset("vanished"))
+    [slurm_id] = wait_running(user1, job)
+    slurm_deployment.kill()
+    assert as_task_user("fractal-user1", ["scancel", slurm_id]).returncode == 0
+    wait_until(lambda: slurm_jobs(job), 30, "the SLURM job to end")
+    [status_file] = Path(job["working_dir_user"]).glob("0_*/0.status.json")
+    assert as_task_user("fractal-user1", ["rm", str(status_file)]).returncode == 0
+    _, state = job_row(postgres_db, job["id"])
+    state["handle"]["jobs"][0]["id"] = "999999999"
+    with psycopg.connect(dbname=postgres_db, autocommit=True, **POSTGRES) as connection:
+        connection.execute("UPDATE jobv2 SET runner_state = %s WHERE id = %s", (json.dumps(state), job["id"]))
+
+    slurm_deployment.start()
+    user1.reconnect()
+    lost = user1.wait(job["id"], timeout=60)
+    assert lost["status"] == "failed"
+    assert "Task call 0 did not complete: it vanished without recording how it ended." in lost["log"]
+    assert "SLURM job 999999999 is no longer listed by squeue. No file tells how this task call ended." in lost["log"]
+    assert "STDOUT:\nFile " in lost["log"] and "0_slurm_999999999.out is missing" in lost["log"]
+
+
+def test_users_cannot_read_each_other_job_folders(user1, user2):
+    jobs = {}
+    for user in (user1, user2):
+        task_id = user.task("private", non_parallel="generic_non_parallel.py")
+        job = user.wait(user.submit(user.workflow((task_id, {})), user.dataset("private"))["id"])
+        assert job["status"] == "done", job["log"]
+        assert Path(job["working_dir_user"]).is_relative_to(user.project_dir)
+        assert Path(job["working_dir_user"]).owner() == user.slurm_user
+        jobs[user.slurm_user] = job
+    for reader, owner in (("fractal-user2", "fractal-user1"), ("fractal-user1", "fractal-user2")):
+        folder = Path(jobs[owner]["working_dir_user"])
+        for argv in (["ls", str(folder)], ["cat", str(next(folder.glob("0_*/0.log")))]):
+            result = as_task_user(reader, argv)
+            assert result.returncode != 0 and "Permission denied" in result.stderr, result
+
+
+def test_a_task_over_its_time_limit_is_reported_timed_out(user1, time_limit_job):
+    job = user1.wait(time_limit_job["id"], timeout=240)
+    assert job["status"] == "failed"
+    assert "#SBATCH --time=1\n" in job["log"]
+    assert "ADDITIONAL INFO:\nTask call 0 did not complete: it was killed for exceeding its time limit." in job["log"]
+    assert "ended with state TIMEOUT." in job["log"]
+    assert "DUE TO TIME LIMIT" in job["log"]
