@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import requests
 from runner.conftest import MOCK_TASKS, create_task, wait_for_job
 from servers import BIN, Client, ServerProcess, free_port, run
 
@@ -98,19 +97,13 @@ class User:
         self.credentials = credentials
         self.slurm_user = slurm_user
         self.project_dir = deployment.project_dirs[slurm_user]
-        self.reconnect()
+        self.headers = deployment.server.login(credentials)
         self.project_id = self.post("/api/v2/project/", {"name": f"project-{slurm_user}"})["id"]
 
-    def reconnect(self) -> None:
-        """Talk to the deployment's current server (after a restart)."""
-        server = self.deployment.server
-        self.client = Client(server.url)
-        email, password = self.credentials
-        login = requests.post(
-            f"{server.url}/auth/token/login/", data={"username": email, "password": password}, timeout=30
-        )
-        assert login.status_code == 200, login.text
-        self.headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    @property
+    def client(self) -> Client:
+        """HTTP to the deployment's current server (tokens outlive a restart)."""
+        return Client(self.deployment.server.url)
 
     def get(self, path: str, status: int = 200):
         response = self.client.get(path, headers=self.headers)

@@ -48,6 +48,13 @@ def time_limit_job(user1):
     return user1.submit(workflow_id, user1.dataset("time-limit"))
 
 
+@pytest.fixture(autouse=True)
+def running_server(slurm_deployment):
+    """A test that failed between a kill and a restart leaves no dead server to the next ones."""
+    if slurm_deployment.server.process.poll() is not None:
+        slurm_deployment.start()
+
+
 # --- SLURM, as seen from the tests --------------------------------------
 
 
@@ -61,17 +68,18 @@ def slurm_jobs(job: dict) -> list[dict]:
     return records
 
 
-def running_slurm_jobs(job: dict) -> list[str]:
-    listed = run(["squeue", "--noheader", "--format=%i %T %Z", "--states=RUNNING"])
+def running_slurm_jobs(job: dict, task_name: str) -> list[str]:
+    """The running SLURM jobs of a Fractal job's task (SLURM job names are task names)."""
+    listed = run(["squeue", "--noheader", "--format=%i %j %Z", "--states=RUNNING"])
     return [
         job_id
-        for job_id, _, workdir in (line.split(maxsplit=2) for line in listed.stdout.splitlines())
-        if workdir == job["working_dir_user"]
+        for job_id, name, workdir in (line.split(maxsplit=2) for line in listed.stdout.splitlines())
+        if workdir == job["working_dir_user"] and name.startswith(f"{task_name}-")
     ]
 
 
-def wait_running(user, job: dict, count: int = 1) -> list[str]:
-    ids = wait_until(lambda: len(ids := running_slurm_jobs(job)) >= count and ids, 60, "SLURM jobs to run")
+def wait_running(user, job: dict, task_name: str) -> list[str]:
+    ids = wait_until(lambda: running_slurm_jobs(job, task_name), 60, f"SLURM jobs of {task_name} to run")
     assert user.job(job["id"])["status"] == "submitted"
     return ids
 
@@ -166,7 +174,7 @@ def test_stop_cancels_the_slurm_jobs(user1):
         (create, {"args_non_parallel": {"num_images": 3}}), (task_id, {"args_parallel": {"sleep": 300}})
     )
     job = user1.submit(workflow_id, user1.dataset("stopped"))
-    ids = wait_running(user1, job)
+    ids = wait_running(user1, job, "sleepy")
     user1.stop(job["id"])
     stopped = user1.wait(job["id"])
     assert stopped["status"] == "failed"
@@ -183,7 +191,7 @@ def test_stop_cancels_the_slurm_jobs(user1):
 def test_a_slurm_job_cancelled_outside_fractal(user1):
     task_id = user1.task("cancelled", non_parallel="generic_non_parallel.py")
     job = user1.submit(user1.workflow((task_id, {"args_non_parallel": {"sleep": 300}})), user1.dataset("scancel"))
-    [slurm_id] = wait_running(user1, job)
+    [slurm_id] = wait_running(user1, job, "cancelled")
     assert as_task_user("fractal-user1", ["scancel", slurm_id]).returncode == 0
     cancelled = user1.wait(job["id"])
     assert cancelled["status"] == "failed"
@@ -208,13 +216,12 @@ def test_a_job_of_a_killed_server_is_adopted_and_no_call_runs_twice(slurm_deploy
     )
     dataset_id = user1.dataset("adopted")
     job = user1.submit(workflow_id, dataset_id)
-    ids = wait_running(user1, job)
+    ids = wait_running(user1, job, "gated")
     slurm_deployment.server.process.send_signal(signal.SIGKILL)
     slurm_deployment.server.process.wait(10)
     assert job_row(postgres_db, job["id"])[0] == "submitted"
 
     slurm_deployment.start()
-    user1.reconnect()
     wait_until(lambda: "Job adopted by server process" in user1.job(job["id"])["log"], 60, "adoption")
     gate.touch()
     done = user1.wait(job["id"])
@@ -232,23 +239,23 @@ def test_a_vanished_slurm_job_is_lost_after_the_error_interval(slurm_deployment,
     """SLURM forgot the job (a handle of ids it never knew, as after a purge): no endless wait."""
     task_id = user1.task("vanishing", non_parallel="generic_non_parallel.py")
     job = user1.submit(user1.workflow((task_id, {"args_non_parallel": {"sleep": 300}})), user1.dataset("vanished"))
-    [slurm_id] = wait_running(user1, job)
+    [slurm_id] = wait_running(user1, job, "vanishing")
     slurm_deployment.kill()
     assert as_task_user("fractal-user1", ["scancel", slurm_id]).returncode == 0
     wait_until(lambda: slurm_jobs(job), 30, "the SLURM job to end")
-    [status_file] = Path(job["working_dir_user"]).glob("0_*/0.status.json")
-    assert as_task_user("fractal-user1", ["rm", str(status_file)]).returncode == 0
+    [subfolder] = server_file(job).glob("0_*")
+    status_file = Path(job["working_dir_user"], subfolder.name, "0.status.json")
+    assert as_task_user("fractal-user1", ["rm", "-f", str(status_file)]).returncode == 0
     _, state = job_row(postgres_db, job["id"])
     state["handle"]["jobs"][0]["id"] = "999999999"
     with psycopg.connect(dbname=postgres_db, autocommit=True, **POSTGRES) as connection:
         connection.execute("UPDATE jobv2 SET runner_state = %s WHERE id = %s", (json.dumps(state), job["id"]))
 
     slurm_deployment.start()
-    user1.reconnect()
     lost = user1.wait(job["id"], timeout=60)
     assert lost["status"] == "failed"
     assert "Task call 0 did not complete: it vanished without recording how it ended." in lost["log"]
-    assert "SLURM job 999999999 is no longer listed by squeue. No file tells how this task call ended." in lost["log"]
+    assert "SLURM job 999999999 is no longer listed by squeue. No file tells how this task call ended." in lost["log"], lost["log"]
     assert "STDOUT:\nFile " in lost["log"] and "0_slurm_999999999.out is missing" in lost["log"]
 
 

@@ -60,14 +60,9 @@ def call_outcome(
     recorded = read_outcome(call, root)
     if recorded is not None and recorded.status is CallStatus.SUCCEEDED:
         return recorded
-    where = (
-        f"SLURM job {job_id} is no longer listed by squeue."
-        if job_state == GONE
-        else f"SLURM job {job_id} ended with state {job_state}."
-    )
     if job_state in _JOB_ENDS:
         returncode = recorded.returncode if recorded is not None else None
-        return CallOutcome(_JOB_ENDS[job_state], returncode, where, sections)
+        return CallOutcome(_JOB_ENDS[job_state], returncode, _job_end(job_id, job_state), sections)
     if recorded is None:
         return None
     if recorded.status is CallStatus.FAILED and recorded.returncode is not None:
@@ -76,9 +71,15 @@ def call_outcome(
 
 
 def lost(job_id: str, job_state: str, sections: tuple[tuple[str, str], ...], more: str = "") -> CallOutcome:
-    state = "no longer listed by squeue" if job_state == GONE else f"ended with state {job_state}"
-    detail = f"SLURM job {job_id} {state}. {LIKELY_CAUSES}" + (f"\n{more}" if more else "")
+    """A call of an ended job without a status file; `more`: what else is known (e.g. a failing squeue)."""
+    detail = f"{_job_end(job_id, job_state)} {LIKELY_CAUSES}" + (f"\n{more}" if more else "")
     return CallOutcome(CallStatus.LOST, detail=detail, sections=sections)
+
+
+def _job_end(job_id: str, job_state: str) -> str:
+    if job_state == GONE:
+        return f"SLURM job {job_id} is no longer listed by squeue."
+    return f"SLURM job {job_id} ended with state {job_state}."
 
 
 def _with_srun_report(outcome: CallOutcome, log: Path) -> CallOutcome:
