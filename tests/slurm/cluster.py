@@ -10,22 +10,12 @@ import subprocess
 import time
 from pathlib import Path
 
+from fractal_server_slurm_backend.squeue import FINAL_STATES
+
 SERVICE_ACCOUNT = "fractal-svc"
 TASK_USERS = ("fractal-user1", "fractal-user2")
 TEST_BASE_DIR = Path("/tmp/fractal-slurm-tests")
 """Made by `scripts/slurm-cluster`; unlike pytest's tmp_path, every account can enter it."""
-FINAL_STATES = {
-    "BOOT_FAIL",
-    "CANCELLED",
-    "COMPLETED",
-    "DEADLINE",
-    "FAILED",
-    "NODE_FAIL",
-    "OUT_OF_MEMORY",
-    "PREEMPTED",
-    "SPECIAL_EXIT",
-    "TIMEOUT",
-}
 
 
 def make_owned_dir(path: Path, owner: str, mode: int) -> Path:
