@@ -175,15 +175,6 @@ class ServerProcess:
             self.process.send_signal(sig)
         return self.process.wait(timeout)
 
-    def login(self, credentials: tuple[str, str]) -> dict[str, str]:
-        """Bearer headers of the user with these (email, password)."""
-        email, password = credentials
-        response = requests.post(
-            f"{self.url}/auth/token/login/", data={"username": email, "password": password}, timeout=30
-        )
-        assert response.status_code == 200, response.text
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
     def kill(self) -> None:
         try:
             os.killpg(self.process.pid, signal.SIGKILL)

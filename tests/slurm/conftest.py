@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from servers import throwaway_database
 
 from .cluster import SERVICE_ACCOUNT, TASK_USERS, TEST_BASE_DIR, make_owned_dir
 from .deployment import SlurmDeployment
@@ -44,16 +45,19 @@ def shared_dirs() -> SharedDirs:
 
 
 @pytest.fixture(scope="module")
-def slurm_deployment(slurm_cluster, postgres_db):
-    """A server of the slurm backend running as the service account, for one test module;
-    the SLURM jobs of its users are cancelled at the end."""
-    root = TEST_BASE_DIR / f"deployment-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+def slurm_deployment(slurm_cluster):
+    """A server of the slurm backend running as the service account, on a
+    throw-away database, for one test module; the SLURM jobs of its users
+    are cancelled at the end."""
+    suffix = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    root = TEST_BASE_DIR / f"deployment-{suffix}"
     root.mkdir(mode=0o755)
-    deployment = SlurmDeployment(root, postgres_db)
-    deployment.set_db()
-    deployment.start()
-    yield deployment
-    deployment.kill()
+    with throwaway_database(f"fractal_slurm_{suffix}") as database:
+        deployment = SlurmDeployment(root, database)
+        deployment.servers.set_db()
+        deployment.start()
+        yield deployment
+        deployment.kill()
     cancel_jobs_under(root)
     shutil.rmtree(root)
 

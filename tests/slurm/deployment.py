@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from runner.conftest import MOCK_TASKS, create_task, wait_for_job
-from servers import BIN, Client, ServerProcess, free_port, run
-
-from conftest import make_environ
+from servers import DEFAULT_ADMIN, FRACTALCTL_START, Client, Deployment, ServerProcess
 
 from .cluster import SERVICE_ACCOUNT, TASK_USERS, make_owned_dir
 
@@ -42,7 +40,6 @@ SLURM_CONFIG = {
         "max_num_jobs": 4,
     },
 }
-ADMIN = ("admin@fractal.xy", "1234")
 
 
 class SlurmDeployment:
@@ -56,34 +53,30 @@ class SlurmDeployment:
             path.chmod(0o755 if path.is_dir() else 0o644)
         config = self.server_dir / "slurm_config.json"
         config.write_text(json.dumps(SLURM_CONFIG))
-        self.env = {
-            **make_environ(self.server_dir, database),
-            "HOME": str(self.server_dir),
-            "FRACTAL_RUNNER_BACKEND": "slurm",
-            "FRACTAL_SLURM_CONFIG_FILE": str(config),
-            "FRACTAL_SLURM_POLL_INTERVAL": "1",
-            "FRACTAL_SLURM_ERROR_HANDLING_INTERVAL": "2",
-        }
-        self.jobs_dir = Path(self.env["FRACTAL_RUNNER_WORKING_BASE_DIR"])
-        self.server: Optional[ServerProcess] = None
-        self._started = 0
+        self.servers = Deployment(
+            self.server_dir,
+            database,
+            FRACTAL_RUNNER_BACKEND="slurm",
+            FRACTAL_SLURM_CONFIG_FILE=str(config),
+            FRACTAL_SLURM_POLL_INTERVAL="1",
+            FRACTAL_SLURM_ERROR_HANDLING_INTERVAL="2",
+        )
 
-    def set_db(self) -> None:
-        result = run([str(BIN / "fractalctl"), "set-db"], self.env, self.server_dir, timeout=120)
-        assert result.returncode == 0, result.stdout + result.stderr
+    @property
+    def server(self) -> ServerProcess:
+        """The server started last."""
+        return self.servers.servers[-1]
 
     def start(self) -> ServerProcess:
-        port = free_port()
-        log = self.root / f"server-{self._started}.log"
-        self._started += 1
-        argv = [*AS_SERVICE_ACCOUNT, str(BIN / "fractalctl"), "start", "--port", str(port)]
-        self.server = ServerProcess(argv, self.env, port, self.server_dir, log)
-        self.server.wait_alive(timeout=60)
-        return self.server
+        return self.servers.start([*AS_SERVICE_ACCOUNT, *FRACTALCTL_START])
 
     def kill(self) -> None:
-        if self.server is not None:
-            self.server.kill()
+        self.servers.kill_servers()
+
+    def ensure_running(self) -> None:
+        """Start a server if the last one was killed or died."""
+        if not self.servers.servers or self.server.process.poll() is not None:
+            self.start()
 
     def task_command(self, script: str) -> str:
         return f"{TASK_PYTHON} -S {self.shared / 'mock_tasks' / script}"
@@ -168,7 +161,7 @@ def make_users(deployment: SlurmDeployment) -> tuple[User, User]:
     """The default admin, whose jobs run as `fractal-user1`, and a new verified
     user, whose jobs run as `fractal-user2`."""
     first, second = TASK_USERS
-    admin = User(deployment, ADMIN, first)
+    admin = User(deployment, DEFAULT_ADMIN, first)
     admin.give_slurm_user(admin.get("/auth/current-user/")["id"], first)
     credentials = ("user2@fractal.xy", "a-password-of-user2")
     user_id = admin.post("/auth/register/", {"email": credentials[0], "password": credentials[1]})["id"]

@@ -12,10 +12,8 @@ import signal
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
-from conftest import POSTGRES
-from servers import wait_until
+from servers import postgres, wait_until
 
 from .cluster import as_task_user, run
 from .deployment import make_users
@@ -51,8 +49,7 @@ def time_limit_job(user1):
 @pytest.fixture(autouse=True)
 def running_server(slurm_deployment):
     """A test that failed between a kill and a restart leaves no dead server to the next ones."""
-    if slurm_deployment.server.process.poll() is not None:
-        slurm_deployment.start()
+    slurm_deployment.ensure_running()
 
 
 # --- SLURM, as seen from the tests --------------------------------------
@@ -202,11 +199,11 @@ def test_a_slurm_job_cancelled_outside_fractal(user1):
 
 
 def job_row(database: str, job_id: int) -> tuple:
-    with psycopg.connect(dbname=database, autocommit=True, **POSTGRES) as connection:
+    with postgres(database) as connection:
         return connection.execute("SELECT status, runner_state FROM jobv2 WHERE id = %s", (job_id,)).fetchone()
 
 
-def test_a_job_of_a_killed_server_is_adopted_and_no_call_runs_twice(slurm_deployment, user1, postgres_db):
+def test_a_job_of_a_killed_server_is_adopted_and_no_call_runs_twice(slurm_deployment, user1):
     create = user1.task("create", non_parallel="create_images.py")
     gated = user1.task("gated", parallel="generic_parallel.py")
     gate = slurm_deployment.shared / "adoption.gate"
@@ -219,7 +216,7 @@ def test_a_job_of_a_killed_server_is_adopted_and_no_call_runs_twice(slurm_deploy
     ids = wait_running(user1, job, "gated")
     slurm_deployment.server.process.send_signal(signal.SIGKILL)
     slurm_deployment.server.process.wait(10)
-    assert job_row(postgres_db, job["id"])[0] == "submitted"
+    assert job_row(slurm_deployment.servers.database, job["id"])[0] == "submitted"
 
     slurm_deployment.start()
     wait_until(lambda: "Job adopted by server process" in user1.job(job["id"])["log"], 60, "adoption")
@@ -235,7 +232,7 @@ def test_a_job_of_a_killed_server_is_adopted_and_no_call_runs_twice(slurm_deploy
         assert (subfolder / f"1_par_{index:07d}.log").read_text().count("arguments: ") == 1
 
 
-def test_a_vanished_slurm_job_is_lost_after_the_error_interval(slurm_deployment, user1, postgres_db):
+def test_a_vanished_slurm_job_is_lost_after_the_error_interval(slurm_deployment, user1):
     """SLURM forgot the job (a handle of ids it never knew, as after a purge): no endless wait."""
     task_id = user1.task("vanishing", non_parallel="generic_non_parallel.py")
     job = user1.submit(user1.workflow((task_id, {"args_non_parallel": {"sleep": 300}})), user1.dataset("vanished"))
@@ -246,9 +243,9 @@ def test_a_vanished_slurm_job_is_lost_after_the_error_interval(slurm_deployment,
     [subfolder] = server_file(job).glob("0_*")
     status_file = Path(job["working_dir_user"], subfolder.name, "0.status.json")
     assert as_task_user("fractal-user1", ["rm", "-f", str(status_file)]).returncode == 0
-    _, state = job_row(postgres_db, job["id"])
+    _, state = job_row(slurm_deployment.servers.database, job["id"])
     state["handle"]["jobs"][0]["id"] = "999999999"
-    with psycopg.connect(dbname=postgres_db, autocommit=True, **POSTGRES) as connection:
+    with postgres(slurm_deployment.servers.database) as connection:
         connection.execute("UPDATE jobv2 SET runner_state = %s WHERE id = %s", (json.dumps(state), job["id"]))
 
     slurm_deployment.start()

@@ -152,7 +152,7 @@ class SlurmRunner(JobRunner):
         script = folder / script_name(prefix)
         text = submission_script(
             options,
-            [python, str(root / WRAPPER_NAME), str(phase_file)],
+            [python, "-S", str(root / WRAPPER_NAME), str(phase_file)],
             n_calls=len(batch),
             running=running,
             user_job_dir=str(self.user_root),
