@@ -28,7 +28,8 @@ def archive_job_folder(folder: Path) -> Path:
     """
     final = folder.with_name(folder.name + ".zip")
     temporary = folder.with_name(folder.name + "_tmp.zip")
-    count = write_zip(folder, temporary)
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as stream:
+        count = write_zip(folder, stream)
     os.replace(temporary, final)
     with zipfile.ZipFile(final) as archive:
         archived = len(archive.namelist())

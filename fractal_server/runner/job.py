@@ -71,9 +71,11 @@ def _run_job(app: Flask, backend: RunnerBackend, control: JobControl) -> bool:
         _spec(wftask) for wftask in workflow.task_list[job.first_task_index : job.last_task_index + 1]
     ]
     try:
-        working_dir.mkdir(parents=True, exist_ok=adopted is not None)
+        # Private to the server's account: backends that run calls as other
+        # users send them what they need.
+        working_dir.mkdir(mode=0o700, parents=True, exist_ok=adopted is not None)
         for wftask in wftasks:
-            (working_dir / wftask.subfolder).mkdir(exist_ok=adopted is not None)
+            (working_dir / wftask.subfolder).mkdir(mode=0o700, exist_ok=adopted is not None)
     except OSError as error:
         _finish(
             job,

@@ -110,7 +110,7 @@ def test_adoption_during_the_compute_phase_does_not_run_the_init_again(api, app,
     gate.touch()
     job = api.wait(job["id"])
     assert job["status"] == "done", job["log"]
-    assert (folder.parent.with_suffix(".zip")).exists()
+    wait_for(lambda: folder.parent.with_name(folder.parent.name + ".zip").exists())  # written just after the end
     files = api.files(job)
     assert files["0_generic_compound/0.log"].decode() == init_log, "the init task ran once"
 

@@ -270,6 +270,12 @@ def test_users_cannot_read_each_other_job_folders(user1, user2):
         for argv in (["ls", str(folder)], ["cat", str(next(folder.glob("0_*/0.log")))]):
             result = as_task_user(reader, argv)
             assert result.returncode != 0 and "Permission denied" in result.stderr, result
+    # The server-side copies are the service account's alone, for the job's own user too.
+    for reader in ("fractal-user1", "fractal-user2"):
+        for job in jobs.values():
+            for argv in (["ls", job["working_dir"]], ["cat", f"{job['working_dir']}.zip"]):
+                result = as_task_user(reader, argv)
+                assert result.returncode != 0 and "Permission denied" in result.stderr, result
 
 
 def test_a_task_over_its_time_limit_is_reported_timed_out(user1, time_limit_job):

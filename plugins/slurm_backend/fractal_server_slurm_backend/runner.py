@@ -2,13 +2,13 @@
 
 A phase becomes SLURM jobs: the single call of a non-parallel phase is one
 job; parallel calls are batched (`batching.py`), one job per batch. Each job
-runs the call wrapper on a phase file of its batch; the job reads its
-script, the wrapper, the phase file and the calls' arguments files in the
-server-side job folder (made readable, mode 755), and writes the calls' logs,
-outputs and status files, and SLURM's own output and error files, into the
-user-side job folder (`<project_dir>/.fractal_cache/<job folder>`, private
-to the user). When its SLURM jobs have ended, a phase's files are copied
-back into the server-side folder, as the user.
+runs the call wrapper on a phase file of its batch. Everything a job reads
+or writes is in the user-side job folder (`<project_dir>/.fractal_cache/<job
+folder>`, private to the user): the server writes the scripts, phase files
+and arguments files in its own job folder (private to the service account)
+and sends them there as the user, and when a phase's SLURM jobs have ended
+it copies the calls' logs, outputs and status files, and SLURM's own output
+and error files, back. Each direction is one `tar` stream per phase.
 
 The handle names the SLURM user and, for each SLURM job, its id, its SLURM
 prefix and its calls: any server process can poll or cancel it.
@@ -16,7 +16,6 @@ prefix and its calls: any server process can poll or cancel it.
 
 import json
 import logging
-import os
 import shutil
 import sys
 import time
@@ -40,7 +39,7 @@ from fractal_server_slurm_backend.script import (
 )
 from fractal_server_slurm_backend.squeue import has_ended, shared_job_states
 from fractal_server_slurm_backend.sudo import SudoError, run_as
-from fractal_server_slurm_backend.transfer import fetch_files
+from fractal_server_slurm_backend.transfer import fetch_files, send_files
 
 STOPPED = "Job cancelled due to executor shutdown."
 WRAPPER_NAME = "call_wrapper.py"
@@ -86,14 +85,17 @@ class SlurmRunner(JobRunner):
         if options.pre_submission_commands:
             self.logger.warning("pre_submission_commands are ignored by the slurm backend")
         subfolder = calls[0].subfolder
-        self._prepare_folders(user, subfolder, calls)
         exports_base = str(PurePosixPath(user_settings.project_dir) / CACHE_FOLDER)
+        batches = self._batches(calls, options, parallel)
+        for prefix, _, batch, running in batches:
+            self._write_job_files(options, prefix, batch, running, exports_base)
+        self._send_phase(user, calls, [prefix for prefix, *_ in batches])
         jobs: list[dict] = []
         try:
-            for index, (prefix, first, batch, running) in enumerate(self._batches(calls, options, parallel)):
+            for index, (prefix, first, batch, _) in enumerate(batches):
                 if index:
                     time.sleep(self.settings.FRACTAL_SLURM_SBATCH_SLEEP)
-                script = self._write_job_files(options, prefix, batch, running, exports_base)
+                script = self.user_root / subfolder / script_name(prefix)
                 jobs.append({"id": self._sbatch(user, script), "prefix": prefix, "first": first, "count": len(batch)})
         except BaseException:
             self._scancel(user, [job["id"] for job in jobs])
@@ -123,36 +125,35 @@ class SlurmRunner(JobRunner):
             for index, batch in enumerate(split_into_batches(calls, tasks_per_job))
         ]
 
-    def _prepare_folders(self, user: str, subfolder: str, calls: Sequence[TaskCall]) -> None:
-        """Server side readable by the SLURM user; user side made by (and private to) the user."""
+    def _send_phase(self, user: str, calls: Sequence[TaskCall], prefixes: list[str]) -> None:
+        """The user-side folders, made by (and private to) the user; the phase's inputs sent there."""
         root = self.context.working_dir
-        for folder in (root, root / subfolder):
-            folder.chmod(0o755)
-        for call in calls:
-            call.args_file(root).chmod(0o644)
+        subfolder = calls[0].subfolder
         wrapper = root / WRAPPER_NAME
         if not wrapper.exists():
             shutil.copyfile(WRAPPER_SCRIPT, wrapper)
-            wrapper.chmod(0o644)
+        names = [WRAPPER_NAME] + [str(call.args_file(PurePosixPath())) for call in calls]
+        for prefix in prefixes:
+            names += [f"{subfolder}/{script_name(prefix)}", f"{subfolder}/{phase_file_name(prefix)}"]
         try:
             run_as(user, ["mkdir", "-p", "-m", "700", str(self.user_root), str(self.user_root / subfolder)])
+            send_files(user, root, names, self.user_root)
         except SudoError as error:
-            raise JobExecutionError(info=f"Cannot create the user-side job folder.\n{error}") from None
+            raise JobExecutionError(info=f"Cannot prepare the user-side job folder.\n{error}") from None
 
     def _write_job_files(
         self, options: SlurmJobOptions, prefix: str, batch: list[TaskCall], running: int, exports_base: str
-    ) -> Path:
-        """The phase file and the submission script of one SLURM job, server side; answer the script's path."""
-        root = self.context.working_dir
-        folder = root / batch[0].subfolder
-        phase_file = folder / f"{prefix}.phase.json"
-        spec = phase_spec(batch, self.user_root, parallel=running, launcher=step_launcher(options), args_root=root)
-        _write_readable(phase_file, json.dumps(spec))
+    ) -> None:
+        """The phase file and the submission script of one SLURM job, written server side."""
+        folder = self.context.working_dir / batch[0].subfolder
+        user_folder = self.user_root / batch[0].subfolder
+        phase_name = phase_file_name(prefix)
+        spec = phase_spec(batch, self.user_root, parallel=running, launcher=step_launcher(options))
+        (folder / phase_name).write_text(json.dumps(spec))
         python = self.settings.FRACTAL_SLURM_WORKER_PYTHON or sys.executable
-        script = folder / script_name(prefix)
         text = submission_script(
             options,
-            [python, "-S", str(root / WRAPPER_NAME), str(phase_file)],
+            [python, "-S", str(self.user_root / WRAPPER_NAME), str(user_folder / phase_name)],
             n_calls=len(batch),
             running=running,
             user_job_dir=str(self.user_root),
@@ -161,10 +162,9 @@ class SlurmRunner(JobRunner):
             exports_base=exports_base,
             logger=self.logger,
         )
-        _write_readable(script, text)
-        return script
+        (folder / script_name(prefix)).write_text(text)
 
-    def _sbatch(self, user: str, script: Path) -> str:
+    def _sbatch(self, user: str, script: PurePosixPath) -> str:
         argv = ["sbatch", "--parsable", str(script)]
         result = run_as(user, argv, check=False)
         stdout = result.stdout.decode(errors="replace").strip()
@@ -261,6 +261,5 @@ def _is_parallel(calls: Sequence[TaskCall]) -> bool:
     return len(calls) > 1 or "_par_" in calls[0].prefix
 
 
-def _write_readable(path: Path, text: str) -> None:
-    path.write_text(text)
-    path.chmod(0o644)
+def phase_file_name(slurm_prefix: str) -> str:
+    return f"{slurm_prefix}.phase.json"

@@ -1,11 +1,14 @@
-"""Files of a user-side folder copied into the server-side job folder, as the SLURM user.
+"""Files moved between the server-side job folder and the user-side one, as the SLURM user.
 
-One `tar` process, run as the user, streams all the files a phase wrote;
-the server keeps only regular files with the expected names (never a link a
-user could point at the server's own files), and files that do not exist
-are skipped.
+Each direction is one `tar` process run as the user, for all the files of a
+phase. Going out, the server packs the files it wrote (scripts, phase files,
+arguments) and the user's `tar` unpacks them. Coming back, the user's `tar`
+packs the files a phase wrote; the server keeps only regular files with the
+expected names (never a link a user could point at the server's own files),
+and files that do not exist are skipped.
 """
 
+import io
 import shutil
 import subprocess
 import tarfile
@@ -14,7 +17,21 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from fractal_server_slurm_backend.sudo import TIMEOUT, SudoError, sudo_argv
+from fractal_server_slurm_backend.sudo import TIMEOUT, SudoError, run_as, sudo_argv
+
+
+def send_files(user: str, source: Path, names: Iterable[str], destination: PurePosixPath) -> None:
+    """Copy the files `names` (paths relative to `source`) into the folder
+    `destination`, which `user` owns, as that user."""
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as archive:
+        for name in names:
+            archive.add(source / name, arcname=name, recursive=False)
+    run_as(
+        user,
+        ["tar", "--extract", "--file=-", f"--directory={destination}", "--no-same-owner", "--no-overwrite-dir"],
+        stdin=packed.getvalue(),
+    )
 
 
 def fetch_files(user: str, source: PurePosixPath, names: Iterable[str], destination: Path) -> set[str]:
