@@ -5,9 +5,12 @@ PostgreSQL database prepared once by `fractalctl set-db`, and talks to them
 over HTTP as the default admin. The tasks are the scripts of the mock task
 package, run by the local backend as subprocesses of the server.
 """
+import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -88,8 +91,20 @@ class Admin:
         """A new non-parallel task running the mock script."""
         return create_task(self.client, self.headers, f"{script}-{time.monotonic_ns()}", non_parallel=script)
 
-    def dataset(self, name: str) -> int:
-        return self.post(f"{self.project}/dataset/", {"name": name, "zarr_dir": str(self.data_dir / name)})["id"]
+    def dataset(self, name: str, images: int = 0) -> int:
+        """A new dataset, with `images` images `<zarr_dir>/img<i>`."""
+        zarr_dir = self.data_dir / name
+        dataset_id = self.post(f"{self.project}/dataset/", {"name": name, "zarr_dir": str(zarr_dir)})["id"]
+        for index in range(images):
+            self.post(f"{self.project}/dataset/{dataset_id}/images/", {"zarr_url": f"{zarr_dir}/img{index}"})
+        return dataset_id
+
+    def dataset_state(self, dataset_id: int) -> tuple[list, list]:
+        """The dataset's images and history, its folder name left out (to compare datasets)."""
+        folder = self.client.get(f"{self.project}/dataset/{dataset_id}/", headers=self.headers).json
+        exported = self.client.get(f"{self.project}/dataset/{dataset_id}/export/", headers=self.headers).json
+        text = json.dumps([exported["images"], folder["history"]]).replace(folder["zarr_dir"], "<zarr_dir>")
+        return tuple(json.loads(text))
 
     def workflow(self, task_id: int, args: dict) -> int:
         workflow_id = self.post(f"{self.project}/workflow/", {"name": f"wf-{time.monotonic_ns()}"})["id"]
@@ -165,38 +180,102 @@ def gated_append(admin: Admin, tmp_path: Path, name: str) -> tuple[int, Path, Pa
     return workflow_id, gate, ledger
 
 
+def gated_parallel_workflow(admin: Admin, gate: Path, ledger: Path) -> int:
+    """Parallel, then parallel calls that wait for `gate` and append to `ledger`, then compound."""
+    tasks = {
+        script: create_task(admin.client, admin.headers, f"{script}-{time.monotonic_ns()}", parallel=script)
+        for script in ("generic_parallel.py", "append_line.py")
+    }
+    compound = create_task(
+        admin.client,
+        admin.headers,
+        f"compound-{time.monotonic_ns()}",
+        non_parallel="generic_compound_init.py",
+        parallel="generic_compound_compute.py",
+    )
+    workflow_id = admin.post(f"{admin.project}/workflow/", {"name": f"wf-{time.monotonic_ns()}"})["id"]
+    for task_id, body in (
+        (tasks["generic_parallel.py"], {"args_parallel": {"attributes": {"seen": True}}}),
+        (tasks["append_line.py"], {"args_parallel": {"path": str(ledger), "line": "call", "wait_for_file": str(gate)}}),
+        (compound, {}),
+    ):
+        admin.post(f"{admin.project}/workflow/{workflow_id}/wftask/?task_id={task_id}", body)
+    return workflow_id
+
+
+def reinstall_fractal_server() -> None:
+    """`pip install` of the same version, as in an upgrade."""
+    root = Path(__file__).parents[2]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(root)],
+        check=True,
+        timeout=300,
+    )
+
+
 # --- the tests ------------------------------------------------------------
 
 
-def test_sigkilled_server_job_is_adopted_at_restart(start, database, tmp_path):
+@pytest.mark.parametrize("interruption", ["SIGKILL", "SIGTERM, pip install, start"])
+def test_a_parallel_phase_outlives_the_server(start, database, tmp_path, interruption):
+    """The job ends `done` with the images and history of an uninterrupted run, and no call ran twice."""
     server = start()
     admin = Admin(server, tmp_path / "data")
-    workflow_id, gate, ledger = gated_append(admin, tmp_path, "killed")
-    dataset_id = admin.dataset("killed")
-    job = admin.submit(workflow_id, dataset_id)
-    task_pid = running_task(admin, job, "append_line.py")
+    gate, ledger = tmp_path / f"{interruption}.gate", tmp_path / f"{interruption}.ledger"
+    workflow_id = gated_parallel_workflow(admin, gate, ledger)
+    interrupted, reference = admin.dataset("interrupted", images=4), admin.dataset("reference", images=4)
+    job = admin.submit(workflow_id, interrupted)
+    calls = wait_until(lambda: len(pids := task_processes(job, "append_line.py")) == 4 and pids, 30, "4 calls")
 
-    server_pid = server.process.pid
-    os.kill(server_pid, signal.SIGKILL)
-    assert server.process.wait(10) == -signal.SIGKILL
-    stored = job_row(database, job["id"])
-    assert stored["status"] == "submitted"
-    assert stored["executor_id"].startswith(f"{socket.gethostname()}:{server_pid}:")
-    # The task runs in a session of its own: the server's death did not end it.
-    assert alive(task_pid)
-
+    if interruption == "SIGKILL":
+        held_by = job_row(database, job["id"])["executor_id"]
+        assert held_by.startswith(f"{socket.gethostname()}:{server.process.pid}:")
+        os.kill(server.process.pid, signal.SIGKILL)
+        assert server.process.wait(10) == -signal.SIGKILL
+    else:
+        assert server.stop(signal.SIGTERM) == 0, server.log()
+        reinstall_fractal_server()
+        assert job_row(database, job["id"])["executor_id"] is None
+    assert all(alive(pid) for pid in calls)
     restarted = start()
     admin.use(restarted)
-    restarted.wait_for_log(f"Job {job['id']}: its server process {stored['executor_id']} is no longer running")
+    if interruption == "SIGKILL":
+        restarted.wait_for_log(f"Job {job['id']}: its server process {held_by} is no longer running")
     wait_until(lambda: "Job adopted by server process" in admin.job(job["id"], show_tmp_logs=True)["log"], 30, "adoption")
     gate.touch()
     done = admin.wait(job["id"])
     assert done["status"] == "done", done["log"]
-    assert ledger.read_text() == "killed\n"
-    assert job_row(database, job["id"])["executor_id"].startswith(f"{socket.gethostname()}:{restarted.process.pid}:")
+    assert ledger.read_text().splitlines() == ["call"] * 4
 
-    again = admin.submit(admin.workflow(admin.task("generic_non_parallel.py"), {}), dataset_id)
-    assert admin.wait(again["id"])["status"] == "done"
+    uninterrupted = admin.wait(admin.submit(workflow_id, reference)["id"])
+    assert uninterrupted["status"] == "done", uninterrupted["log"]
+    assert admin.dataset_state(interrupted) == admin.dataset_state(reference)
+    images, history = admin.dataset_state(interrupted)
+    assert len(images) == 8 and [item["status"] for item in history] == ["done"] * 3
+
+
+def test_a_gunicorn_worker_killed_during_a_job_the_other_adopts_it(start, database, tmp_path):
+    server = start([*GUNICORN, "--workers=2"])
+    workers = wait_until(lambda: len(pids := server.children()) == 2 and set(pids), 30, "two gunicorn workers")
+    admin = Admin(server, tmp_path / "data")
+    workflow_id, gate, ledger = gated_append(admin, tmp_path, "worker")
+    job = admin.submit(workflow_id, admin.dataset("worker"))
+    task_pid = running_task(admin, job, "append_line.py")
+    holder = int(job_row(database, job["id"])["executor_id"].split(":")[1])
+    assert holder in workers
+    os.kill(holder, signal.SIGKILL)
+
+    def adopted():
+        executor = job_row(database, job["id"])["executor_id"]
+        return executor is not None and int(executor.split(":")[1]) != holder and executor
+
+    executor = wait_until(adopted, 60, "another worker to adopt the job")
+    assert alive(task_pid)
+    gate.touch()
+    done = admin.wait(job["id"])
+    assert done["status"] == "done", done["log"]
+    assert ledger.read_text() == "worker\n"
+    print(f"job {job['id']}: worker {holder} killed, adopted by {executor}")
 
 
 def test_sigterm_detaches_running_jobs_and_the_next_server_adopts_them(start, database, tmp_path):
