@@ -15,11 +15,14 @@ PHASE_FILE is a JSON object:
      "launcher": ["srun", "-n1"],      # optional prefix of every command
      "calls": [{"argv": [...], "log": "/path/x.log", "status": "/path/x.status.json"}]}
 
-Each call's stdout and stderr go to its log. When it ends, its status file
-is written atomically: `{"returncode": 0}` (negative: killed by that
-signal), or `{"returncode": null, "error": "..."}` when it could not start.
-On SIGTERM or SIGINT (a cancellation, a time limit) no call starts any
-more, the running ones get the signal, and their end is recorded as usual;
+Each call runs in a session of its own (as a task started by hand would:
+the kernel gives each session its share of a busy machine), with its stdout
+and stderr in its log. When it ends, its status file is written
+atomically: `{"returncode": 0}` (negative: killed by that signal), or
+`{"returncode": null, "error": "..."}` when it could not start. On SIGTERM
+or SIGINT (a cancellation, a time limit) no call starts any more, the
+running ones get the signal (the whole process group of each), then
+SIGKILL `KILL_AFTER` seconds later, and their end is recorded as usual;
 calls that never started get no status file.
 """
 import json
@@ -28,6 +31,8 @@ import signal
 import subprocess
 import sys
 import threading
+
+KILL_AFTER = 3.0
 
 
 def write_status(path: str, status: dict) -> None:
@@ -75,7 +80,9 @@ class Phase:
                 if self.terminating.is_set():
                     return
                 try:
-                    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+                    process = subprocess.Popen(
+                        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                    )
                 except OSError as error:
                     write_status(
                         call["status"],
@@ -94,10 +101,19 @@ class Phase:
 
     def terminate(self, signum: int, frame) -> None:
         with self.lock:
+            first = not self.terminating.is_set()
             self.terminating.set()
+        self._signal_running(signum)
+        if first:
+            killer = threading.Timer(KILL_AFTER, self._signal_running, args=(signal.SIGKILL,))
+            killer.daemon = True
+            killer.start()
+
+    def _signal_running(self, signum: int) -> None:
+        with self.lock:
             for process in self.running:
                 try:
-                    process.send_signal(signum)
+                    os.killpg(process.pid, signum)
                 except OSError:
                     pass
 

@@ -183,7 +183,9 @@ def test_a_call_that_vanishes_is_reported_lost(run_api, tmp_path):
     # Something outside Fractal kills the wrapper and its task (e.g. the kernel's OOM killer)
     pids = [int(pid) for pid in os.listdir("/proc") if pid.isdigit()]
     wrapper = next(pid for pid in pids if str(phase_file) in _cmdline(pid))
-    os.killpg(wrapper, signal.SIGKILL)
+    task = next(pid for pid in pids if f"{phase_file.parent}/0.args.json" in _cmdline(pid))
+    for pid in (wrapper, task):
+        os.kill(pid, signal.SIGKILL)
     job = api.wait(job["id"])
     assert job["status"] == "failed"
     assert "Task call 0 did not complete: it vanished without recording how it ended." in job["log"]

@@ -3,18 +3,21 @@
 Each phase runs in one process of its own, the call wrapper, started in a
 new session: it outlives the server process, and a restarted server polls
 it through its process identity and the calls' status files. Stopping a
-phase kills the wrapper's whole process group, task processes included.
+phase asks the wrapper to end its calls (each in a session of its own,
+killed with everything it started).
 """
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from typing import Optional
 
 from fractal_server.process_identity import is_dead, is_on_this_host, process_id
 from fractal_server.runner.backend import CallOutcome, CallStatus, Handle, JobContext, JobRunner, TaskCall
+from fractal_server.runner.call_wrapper import KILL_AFTER
 from fractal_server.runner.calls import WRAPPER_SCRIPT, phase_spec, read_outcome
 from fractal_server.runner.errors import JobExecutionError
 from fractal_server_local_backend.config import load_local_config
@@ -27,6 +30,8 @@ BROKEN_POOL = (
     "Original error:\n"
     "A process in the process pool was terminated abruptly while the future was running or pending."
 )
+CANCEL_WAIT = 5.0
+"""Seconds a cancelled wrapper gets, after it killed its calls, to record their end and exit."""
 MAX_CONCURRENT_CALLS = min(32, (os.cpu_count() or 1) + 4)
 """At most this many calls of a chunk run at once (the reference's thread pool size)."""
 LOST = (
@@ -77,13 +82,17 @@ class LocalRunner(JobRunner):
         return [read_outcome(call, root) or CallOutcome(CallStatus.LOST, detail=LOST) for call in calls]
 
     def cancel(self, calls: Sequence[TaskCall], handle: Handle) -> None:
+        """Ask the wrapper to end its calls (SIGTERM, then SIGKILL); kill it if it does not end."""
         identity = handle["wrapper"]
+        pid = int(identity.rsplit(":", 2)[1])
         if self._wrapper_running(identity):
-            try:
-                os.killpg(int(identity.rsplit(":", 2)[1]), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        wrapper = self._wrappers.pop(int(identity.rsplit(":", 2)[1]), None)
+            _signal(pid, signal.SIGTERM)
+            deadline = time.monotonic() + KILL_AFTER + CANCEL_WAIT
+            while self._wrapper_running(identity) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self._wrapper_running(identity):
+                _signal(pid, signal.SIGKILL)
+        wrapper = self._wrappers.pop(pid, None)
         if wrapper is not None:
             wrapper.wait()
 
@@ -98,6 +107,13 @@ class LocalRunner(JobRunner):
         if wrapper is not None and wrapper.poll() is not None:
             del self._wrappers[pid]  # reaped
         return not is_dead(identity)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 class LocalExperimentalRunner(LocalRunner):
