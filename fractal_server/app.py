@@ -103,5 +103,4 @@ def _flask_config(settings: Settings, sqlite_file: Optional[Path]) -> dict:
         "JWT_TOKEN_LOCATION": ["headers", "cookies"],
         "JWT_ACCESS_COOKIE_NAME": COOKIE_NAME,
         "JWT_COOKIE_CSRF_PROTECT": False,
-        "JSON_SORT_KEYS": False,
     }

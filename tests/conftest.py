@@ -202,3 +202,15 @@ def replace_backend(app, monkeypatch):
 def backend_contract():
     """`check_backend_contract(make_runner, working_dir, python)`: what every runner backend must do."""
     return check_backend_contract
+
+
+@pytest.fixture(scope="session")
+def sqlite_app(tmp_path_factory):
+    """The application on its embedded SQLite database (development mode, no POSTGRES_*)."""
+    data_dir = tmp_path_factory.mktemp("sqlite")
+    environ = {"FRACTAL_TASKS_DIR": str(data_dir / "tasks"), "FRACTAL_RUNNER_WORKING_BASE_DIR": str(data_dir / "jobs")}
+    application = create_app(dev=True, data_dir=data_dir, environ=environ)
+    upgrade_schema(application)
+    with application.app_context():
+        ensure_default_group()
+    return application

@@ -15,8 +15,14 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# JSON documents: JSONB on PostgreSQL (indexable, `@>` containment), JSON elsewhere.
-JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+JSONDocument = JSON()
+"""A JSON document that users or task authors write and read back: stored as
+`json` on PostgreSQL, which keeps the text as given (`jsonb` would reorder the
+keys of objects, and a task's argument form follows the order of its schema)."""
+
+QueryableJSON = JSON().with_variant(JSONB(), "postgresql")
+"""A JSON document the database looks inside: `jsonb` on PostgreSQL (GIN
+index, `@>` containment); key order is not kept."""
 
 
 class Base(DeclarativeBase):

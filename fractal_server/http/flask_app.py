@@ -1,5 +1,6 @@
 """The Flask subclass with the URL conventions of the Fractal API."""
 from flask import Flask, Response
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
@@ -13,7 +14,15 @@ class SlashRedirect(RequestRedirect):
         return Response(status=self.code, headers={"Location": self.new_url})
 
 
+class OrderKeepingJSONProvider(DefaultJSONProvider):
+    """Objects are written with their keys in their own order (Flask sorts them by default)."""
+
+    sort_keys = False
+
+
 class FractalFlask(Flask):
+    json_provider_class = OrderKeepingJSONProvider
+
     def raise_routing_exception(self, request):
         """Redirect to the slash-terminated path whatever the method.
 

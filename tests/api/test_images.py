@@ -584,18 +584,13 @@ def test_store_apply_changes(app, client, setup):
 # --- SQLite (development mode) ----------------------------------------------------------
 
 
-def test_sqlite_development_database(tmp_path):
+def test_sqlite_development_database(sqlite_app):
     """The same semantics on SQLite, where filters use `json_each` (and the migrations run)."""
-    from fractal_server.app import create_app
-    from fractal_server.auth.accounts import create_user, ensure_default_group
+    from fractal_server.auth.accounts import create_user
     from fractal_server.auth.tokens import issue_token
-    from fractal_server.db.setup import upgrade_schema
 
-    environ = {"FRACTAL_TASKS_DIR": str(tmp_path / "tasks"), "FRACTAL_RUNNER_WORKING_BASE_DIR": str(tmp_path / "jobs")}
-    app = create_app(dev=True, data_dir=tmp_path, environ=environ)
-    upgrade_schema(app)
+    app = sqlite_app
     with app.app_context():
-        ensure_default_group()
         headers = {"Authorization": f"Bearer {issue_token(create_user('dev@example.org', 'pw'), 3600)}"}
     client = app.test_client()
     project = create_project(client, headers)

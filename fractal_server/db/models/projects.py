@@ -5,7 +5,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, Text, UniqueConstraint, cast
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fractal_server.db import JSONDocument, db, utc_now
+from fractal_server.db import JSONDocument, QueryableJSON, db, utc_now
 
 
 class ProjectV2(db.Model):
@@ -72,8 +72,8 @@ class ImageV2(db.Model):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasetv2.id", ondelete="CASCADE"))
     zarr_url: Mapped[str]
     origin: Mapped[Optional[str]]
-    attributes: Mapped[dict] = mapped_column(JSONDocument, default=dict)
-    types: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    attributes: Mapped[dict] = mapped_column(QueryableJSON, default=dict)
+    types: Mapped[dict] = mapped_column(QueryableJSON, default=dict)
 
 
 def dataset_as_json():

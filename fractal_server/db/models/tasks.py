@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, text
+from sqlalchemy import DateTime, ForeignKey, Index, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fractal_server.db import JSONDocument, db, utc_now
@@ -37,9 +37,9 @@ class TaskGroupV2(db.Model):
     wheel_path: Mapped[Optional[str]]
     pip_extras: Mapped[Optional[str]]
     pinned_package_versions: Mapped[dict] = mapped_column(
-        JSON, default=dict, server_default="{}"
+        JSONDocument, default=dict, server_default="{}"
     )
-    """Plain JSON, not JSONB: pins are checked and installed in the order given."""
+    """Pins are checked and installed in the order given."""
     pip_freeze: Mapped[Optional[str]]
     venv_size_in_kB: Mapped[Optional[int]]
     venv_file_number: Mapped[Optional[int]]
