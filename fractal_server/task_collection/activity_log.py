@@ -4,6 +4,12 @@ The log is kept in the activity row and saved after every step, so that
 clients polling `GET /api/v2/task-group/activity/{id}/` follow the
 progress. Lines have the usual format `<asctime> - <logger> - <LEVEL> -
 <message>`; the output of the commands that ran is included.
+
+Levels follow the reference: the procedure's steps (its start and end, each
+command with its output) are DEBUG, its milestones (manifest read, tasks
+created, environment removed, task group deleted...) INFO, and what went
+wrong WARNING or ERROR, so that a reader sees DEBUG and INFO lines
+interleaved.
 """
 import logging
 from datetime import datetime, timezone
@@ -42,6 +48,9 @@ class ActivityRecorder:
         self._lines.append(_FORMATTER.format(record))
         logger.log(logging.DEBUG if level < logging.WARNING else level, "activity %s: %s", self.activity_id, message)
 
+    def debug(self, message: str) -> None:
+        self._add(logging.DEBUG, message)
+
     def info(self, message: str) -> None:
         self._add(logging.INFO, message)
 
@@ -55,7 +64,7 @@ class ActivityRecorder:
         """What a command printed, as one log entry."""
         text = text.rstrip()
         if text:
-            self.info(f"{what}:\n{text}")
+            self.debug(f"{what}:\n{text}")
 
     def save(self) -> None:
         """Store the log so far (commits the session); nothing to do if the row is gone."""
@@ -72,7 +81,7 @@ class ActivityRecorder:
         self.save()
 
     def succeed(self) -> None:
-        self.info("END: success.")
+        self.debug("END: success.")
         activity = self.activity
         if activity is None:
             return
@@ -84,7 +93,7 @@ class ActivityRecorder:
         """Mark the activity failed with `reason` (the session is rolled back first)."""
         db.session.rollback()
         self.error(reason)
-        self.info("END: failure.")
+        self.debug("END: failure.")
         activity = self.activity
         if activity is None:
             return

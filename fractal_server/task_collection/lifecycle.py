@@ -145,7 +145,7 @@ def deactivate(activity_id: int) -> None:
     if activity is None or task_group is None:
         return
     log = ActivityRecorder(activity)
-    log.info(f"START deactivation of task group {task_group.id} ({task_group.pkg_name} {task_group.version})")
+    log.debug(f"START deactivation of task group {task_group.id} ({task_group.pkg_name} {task_group.version})")
     venv_path = Path(task_group.venv_path) if task_group.venv_path else None
     if venv_path is None or not venv_path.exists():
         log.fail(f"{task_group.venv_path} does not exist.")
@@ -156,8 +156,10 @@ def deactivate(activity_id: int) -> None:
             raise StepFailed(f"{venv_path} is not a virtual environment (it has no pyvenv.cfg): not removing it.")
         venv = Venv(venv_path, log, "deactivate-task-group")
         if task_group.pip_freeze is None:
+            log.warning("The task group has no pip freeze (it predates 2.9.0): taking it from the environment now.")
             task_group.pip_freeze = venv.freeze()
             db.session.commit()
+            log.info("Stored pip freeze in the task group")
         if task_group.origin == "wheel-file":
             _keep_wheel_inside_path(task_group, log)
         task_group.active = False
@@ -196,7 +198,7 @@ def reactivate(activity_id: int) -> None:
     if activity is None or task_group is None:
         return
     log = ActivityRecorder(activity)
-    log.info(f"START reactivation of task group {task_group.id} ({task_group.pkg_name} {task_group.version})")
+    log.debug(f"START reactivation of task group {task_group.id} ({task_group.pkg_name} {task_group.version})")
     venv_path = Path(task_group.venv_path)
     if venv_path.exists():
         log.fail(f"{venv_path} already exists.")

@@ -52,7 +52,7 @@ def collect_pip(activity_id: int) -> None:
     task_group_id = task_group.id
     log = ActivityRecorder(activity)
     path = Path(task_group.path)
-    log.info(
+    log.debug(
         f"START collection of {task_group.pkg_name} {task_group.version} "
         f"(task group {task_group_id}, origin {task_group.origin}) into {path}"
     )
@@ -64,7 +64,7 @@ def collect_pip(activity_id: int) -> None:
     try:
         path.mkdir(parents=True)
         created = path
-        log.info(f"Created {path}")
+        log.debug(f"Created {path}")
         _install_and_create_tasks(current_settings(), task_group_id, log)
     except (StepFailed, ManifestError) as error:
         _abort(log, task_group_id, str(error), created)
@@ -84,7 +84,7 @@ def _install_and_create_tasks(settings: Settings, task_group_id: int, log: Activ
         copy = path / source.name
         shutil.copyfile(source, copy)
         task_group.wheel_path = str(copy)
-        log.info(f"Copied {source} to {copy}")
+        log.debug(f"Copied {source} to {copy}")
         log.save()
         requirement = install_requirement(str(copy), task_group.pip_extras, None)
     else:
@@ -108,8 +108,10 @@ def _install_and_create_tasks(settings: Settings, task_group_id: int, log: Activ
     size_kb, file_number = venv.size()
 
     package_root = Path(installed.location) / task_group.pkg_name.replace("-", "_")
-    log.info(f"Package root: {package_root}")
+    log.debug(f"Package root: {package_root}")
+    log.info(f"Reading and validating the manifest {installed.manifest_path}")
     manifest = read_manifest(installed.manifest_path)
+    log.info(f"The manifest is valid: {len(manifest.task_list)} tasks")
     tasks = tasks_from_manifest(
         manifest, python_bin=str(venv.python), package_root=str(package_root), version=task_group.version
     )
@@ -120,6 +122,7 @@ def _install_and_create_tasks(settings: Settings, task_group_id: int, log: Activ
     task_group.venv_file_number = file_number
     db.session.commit()
     log.info(f"Created {len(tasks)} tasks: {', '.join(task.name for task in tasks)}")
+    log.info("Stored pip freeze, environment size and number of files in the task group")
 
 
 def _abort(log: ActivityRecorder, task_group_id: int, reason: str, created: Optional[Path]) -> None:

@@ -30,7 +30,7 @@ def subprocess_environment() -> dict[str, str]:
 
 def run_command(argv: list[str], log: ActivityRecorder, what: str, action: str) -> str:
     """Run `argv`, log it and its output, save the log; return its stdout."""
-    log.info(f"{progress_stamp(action)} START {what}: {shlex.join(argv)}")
+    log.debug(f"{progress_stamp(action)} START {what}: {shlex.join(argv)}")
     started = time.monotonic()
     try:
         done = subprocess.run(
@@ -42,7 +42,7 @@ def run_command(argv: list[str], log: ActivityRecorder, what: str, action: str) 
     log.output("stdout", done.stdout)
     log.output("stderr", done.stderr)
     elapsed = time.monotonic() - started
-    log.info(f"{progress_stamp(action)} END {what} (exit status {done.returncode}, {elapsed:.1f} s)")
+    log.debug(f"{progress_stamp(action)} END {what} (exit status {done.returncode}, {elapsed:.1f} s)")
     log.save()
     if done.returncode != 0:
         raise StepFailed(f"{what} failed with exit status {done.returncode}.")
@@ -92,7 +92,7 @@ class Venv:
     def show(self, package: str) -> "InstalledPackage":
         output = self._pip("show", "--files", package, what="pip show")
         installed = InstalledPackage.parse(output, module=package.replace("-", "_"))
-        self.log.info(
+        self.log.debug(
             f"Python interpreter: {self.python}\n"
             f"Package name: {installed.name}\n"
             f"Package version: {installed.version}\n"
@@ -116,7 +116,7 @@ class Venv:
                 blocks += info.st_blocks
                 files += stat.S_ISREG(info.st_mode)
         size_kb = blocks * 512 // 1024
-        self.log.info(f"Virtual environment size: {size_kb} kB, {files} files")
+        self.log.debug(f"Virtual environment size: {size_kb} kB, {files} files")
         return size_kb, files
 
 

@@ -2,6 +2,7 @@
 import base64
 import hashlib
 import json
+import re
 import shutil
 import threading
 import time
@@ -13,6 +14,21 @@ from typing import Optional
 MOCK_PACKAGE = Path(__file__).parents[1] / "mock_tasks"
 MOCK_MANIFEST = MOCK_PACKAGE / "fractal_tasks_mock" / "__FRACTAL_MANIFEST__.json"
 FINAL = ("OK", "failed")
+
+
+LOG_ENTRY = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - [\w.]+ - (DEBUG|INFO|WARNING|ERROR) - (.*)$")
+"""The first line of an activity-log entry: `<asctime> - <logger> - <LEVEL> - <message>`."""
+
+
+def log_entries(log: str) -> list[tuple[str, str]]:
+    """`(level, first line of the message)` of each entry of an activity log."""
+    return [match.groups() for match in map(LOG_ENTRY.match, log.splitlines()) if match]
+
+
+def level_of(log: str, message_start: str) -> str:
+    """The level of the one entry whose message starts with `message_start`."""
+    [level] = [level for level, message in log_entries(log) if message.startswith(message_start)]
+    return level
 
 
 def mock_manifest() -> dict:

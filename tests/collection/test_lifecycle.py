@@ -9,7 +9,7 @@ from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, TaskV2
 from fractal_server.process_identity import this_process_id
 from fractal_server.task_collection.background import fail_orphaned_activities
 
-from .helpers import wait_for_activity
+from .helpers import level_of, wait_for_activity
 
 DEAD_PROCESS = f"{socket.gethostname()}:999999999:12345"
 
@@ -43,7 +43,8 @@ def test_deactivating_without_environment_fails_and_keeps_the_group(app, client,
     assert (response.status_code, response.json["status"]) == (202, "pending")
     activity = wait_for_activity(client, headers, response.json["id"])
     assert activity["status"] == "failed"
-    assert f"{tmp_path / 'pkg' / 'venv'} does not exist." in activity["log"]
+    assert level_of(activity["log"], f"{tmp_path / 'pkg' / 'venv'} does not exist.") == "ERROR"
+    assert level_of(activity["log"], "END: failure.") == "DEBUG"
     assert group(app, group_id) == {"active": False, "wheel_path": None}  # kept; inactive as the user asked
 
     # The admin endpoint leaves `active` to the background work, which failed.
@@ -137,8 +138,9 @@ def test_failed_reactivation_removes_the_new_environment(app, client, alice, tmp
     venv = tmp_path / "pkg" / "venv"
     assert f"START create venv: {python} -m venv {venv} --copies" in activity["log"]
     assert "stderr:\nno luck" in activity["log"]
-    assert "create venv failed with exit status 3." in activity["log"]
-    assert f"Removed {venv}" in activity["log"]
+    assert level_of(activity["log"], "stderr:") == "DEBUG"
+    assert level_of(activity["log"], "create venv failed with exit status 3.") == "ERROR"
+    assert level_of(activity["log"], f"Removed {venv}") == "INFO"
     assert not venv.exists()
     assert group(app, group_id)["active"] is False
 

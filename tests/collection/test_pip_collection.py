@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 from appdb import new_user
 
-from .helpers import mock_manifest, wait_for_activity
+from .helpers import level_of, log_entries, mock_manifest, wait_for_activity
 
 PINS = {"setuptools": "69.5.1", "pip": "24.0"}
 """Two pins, in this order: setuptools really changes (65.5.0 comes with the venv), pip is already 24.0."""
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - [\w.]+ - (INFO|WARNING|ERROR) - ")
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -85,8 +84,24 @@ def test_the_log_records_every_step(collection, mock_wheel):
     site_packages = f"{task_group['venv_path']}/lib/python{PYTHON_VERSION}/site-packages"
     assert f"Manifest absolute path: {site_packages}/fractal_tasks_mock/__FRACTAL_MANIFEST__.json" in log
     assert "END: success." in log
-    entries = [line for line in log.splitlines() if LOG_LINE.match(line)]
-    assert log.splitlines()[0] == entries[0] and len(entries) > 20
+    entries = log_entries(log)
+    assert log.splitlines()[0].endswith(entries[0][1]) and len(entries) > 20
+
+
+def test_the_log_has_the_levels_of_the_reference(collection):
+    """Steps and commands at DEBUG, milestones at INFO, interleaved; nothing went wrong."""
+    log = collection["activity"]["log"]
+    assert level_of(log, "START collection of fractal-tasks-mock 0.0.1") == "DEBUG"
+    assert {level for level, message in log_entries(log) if "] START " in message or "] END " in message} == {"DEBUG"}
+    assert {level for level, message in log_entries(log) if message in ("stdout:", "stderr:")} == {"DEBUG"}
+    assert level_of(log, "Reading and validating the manifest ") == "INFO"
+    assert level_of(log, "The manifest is valid: ") == "INFO"
+    assert level_of(log, f"Created {len(collection['task_group']['task_list'])} tasks: ") == "INFO"
+    assert level_of(log, "END: success.") == "DEBUG"
+    levels = [level for level, _ in log_entries(log)]
+    assert set(levels) == {"DEBUG", "INFO"}
+    first_info = levels.index("INFO")
+    assert "DEBUG" in levels[:first_info] and "DEBUG" in levels[first_info:]
 
 
 def test_the_task_group(collection, tasks_dir, owner, mock_wheel, app):
@@ -193,6 +208,8 @@ def test_deactivate_then_reactivate(collection, module_client, owner, app):
     activity = wait_for_activity(module_client, headers, response.json["id"])
     assert activity["status"] == "OK", activity["log"]
     assert f"Removed {venv}" in activity["log"]
+    assert level_of(activity["log"], f"Removed {venv}") == "INFO"
+    assert level_of(activity["log"], "START deactivation of task group") == "DEBUG"
     assert not venv.exists()
     assert wheel.is_file()  # kept inside `path` to rebuild the environment
     after = module_client.get(group_url, headers=headers).json
@@ -207,6 +224,9 @@ def test_deactivate_then_reactivate(collection, module_client, owner, app):
     activity = wait_for_activity(module_client, headers, response.json["id"])
     assert activity["status"] == "OK", activity["log"]
     assert "START install from pip freeze" in activity["log"]
+    assert level_of(activity["log"], "START reactivation of task group") == "DEBUG"
+    assert level_of(activity["log"], "Set task_group.active to True") == "INFO"
+    assert {level for level, _ in log_entries(activity["log"])} == {"DEBUG", "INFO"}
     assert module_client.get(group_url, headers=headers).json["active"] is True
     freeze = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "freeze", "--all"], capture_output=True, text=True
