@@ -103,4 +103,5 @@ def _flask_config(settings: Settings, sqlite_file: Optional[Path]) -> dict:
         "JWT_TOKEN_LOCATION": ["headers", "cookies"],
         "JWT_ACCESS_COOKIE_NAME": COOKIE_NAME,
         "JWT_COOKIE_CSRF_PROTECT": False,
+        "MAX_CONTENT_LENGTH": settings.FRACTAL_MAX_REQUEST_BODY_BYTES,
     }

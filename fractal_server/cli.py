@@ -16,6 +16,8 @@ logger = logging.getLogger("fractal_server")
 # How long `start --reload` lets the server process shut down (running jobs
 # included) before killing it; hupper's default is one second.
 RELOAD_SHUTDOWN_SECONDS = 60
+WAITRESS_MAX_REQUEST_BODY_BYTES = 1024**3
+"""waitress's default `max_request_body_size`."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,7 +98,10 @@ def _serve(app, host: str, port: int) -> None:
         # would be swallowed by the error handler of the connection at hand.
         raise KeyboardInterrupt
 
-    server = waitress.create_server(app, host=host, port=port)
+    # waitress refuses bodies above its own limit (1 GiB) with a plain-text 413:
+    # never below the server's limit, so that the contract's 413 answers.
+    body_limit = max(WAITRESS_MAX_REQUEST_BODY_BYTES, app.config["MAX_CONTENT_LENGTH"] + 1)
+    server = waitress.create_server(app, host=host, port=port, max_request_body_size=body_limit)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
     logger.info("Fractal server %s listening on http://%s:%s", __version__, host, port)

@@ -5,11 +5,13 @@ In-process: `app` and `client` on the session's database, `make_user`,
 Real servers (see `servers.py`): `real_servers` makes deployments on
 throw-away databases, `deployment` and `server` are a module's own,
 `server_user` is a regular user of that server, `fractal` its command-line
-client. Backends: `replace_backend`, `backend_contract`.
+client. Backends: `replace_backend`, `backend_contract`. Also `sqlite_app`
+(the embedded SQLite database) and `declared_operations` (every route).
 """
 import dataclasses
 import itertools
 import os
+import re
 from contextlib import ExitStack
 
 import bcrypt
@@ -20,6 +22,7 @@ from backend_contract import check_backend_contract
 from servers import DEFAULT_ADMIN, Deployment, FractalClient, make_environ, throwaway_database
 
 from fractal_server.app import create_app
+from fractal_server.auth.accounts import ensure_default_group
 from fractal_server.db.setup import upgrade_schema
 
 _real_gensalt = bcrypt.gensalt
@@ -214,3 +217,19 @@ def sqlite_app(tmp_path_factory):
     with application.app_context():
         ensure_default_group()
     return application
+
+
+@pytest.fixture(scope="session")
+def declared_operations(app) -> list:
+    """`(method, url, EndpointSpec)` of every route, sorted; in the url every path
+    parameter is 1, and so is every required query parameter."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        spec = getattr(app.view_functions[rule.endpoint], "endpoint_spec", None)
+        if spec is None:
+            continue
+        path = re.sub(r"<(?:\w+:)?\w+>", "1", rule.rule)
+        required = [name for name, field in spec.query.model_fields.items() if field.is_required()] if spec.query else []
+        url = path + ("?" + "&".join(f"{name}=1" for name in required) if required else "")
+        found.append((spec.method, url, spec))
+    return sorted(found, key=lambda item: (item[1], item[0]))

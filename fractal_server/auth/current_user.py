@@ -2,7 +2,7 @@
 import enum
 from typing import Optional
 
-from flask import request
+from flask import g, request
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
@@ -38,9 +38,18 @@ def authenticate(access: Access) -> Optional[User]:
     return user
 
 
+def authenticated_by_cookie() -> bool:
+    """Whether this request's user was recognised by the login cookie (not by a bearer token).
+
+    A browser sends the cookie with requests that other sites make it send;
+    nothing but the client itself can add a bearer token.
+    """
+    return g.get("fractal_transport") == "cookie"
+
+
 def _user_from_token() -> Optional[User]:
     """The user of the first valid token: bearer header first, then cookie."""
-    for token in _presented_tokens():
+    for transport, token in _presented_tokens():
         try:
             claims = decode_token(token)
             user_id = int(claims["sub"])
@@ -48,16 +57,18 @@ def _user_from_token() -> Optional[User]:
             continue
         user = db.session.get(User, user_id)
         if user is not None:
+            g.fractal_transport = transport
             return user
     return None
 
 
-def _presented_tokens() -> list[str]:
+def _presented_tokens() -> list[tuple[str, str]]:
+    """`(transport, token)` pairs, in the order they are tried."""
     tokens = []
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials:
-        tokens.append(credentials.strip())
+        tokens.append(("bearer", credentials.strip()))
     cookie = request.cookies.get(COOKIE_NAME)
     if cookie:
-        tokens.append(cookie)
+        tokens.append(("cookie", cookie))
     return tokens

@@ -2,7 +2,7 @@
 from typing import Any
 
 from flask import Flask, Response, json
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from fractal_server.runner.backend import UserSettingsError
 
@@ -33,6 +33,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(UserSettingsError)
     def _user_settings_error(error: UserSettingsError):
         return detail_response(422, str(error))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(error: RequestEntityTooLarge):
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        return detail_response(413, f"Request body too large: the limit is {limit} bytes.")
 
     @app.errorhandler(HTTPException)
     def _http_exception(error: HTTPException):

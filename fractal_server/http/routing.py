@@ -20,13 +20,16 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fractal_server.auth.current_user import Access, authenticate
 from fractal_server.http.errors import ApiError
-from fractal_server.http.validation_errors import json_decode_error, to_v1_errors
+from fractal_server.http.request_body import EMPTY, read_json_body
+from fractal_server.http.validation_errors import to_v1_errors
 from fractal_server.schemas.validators import RowId
 
 NO_BODY = object()
 """Marker for a view that answers with an empty body."""
 
 _ROW_ID = TypeAdapter(RowId)
+MAX_JSON_DEPTH = 100
+"""How many objects and arrays deep a request may be nested (the body itself is one)."""
 
 
 def empty_response(status: int) -> Response:
@@ -136,19 +139,13 @@ def _parse_path(values: dict[str, str]) -> dict[str, Any]:
 
 
 def _parse_body(model: type[BaseModel], required: bool):
-    raw = request.get_data(cache=True)
-    if not raw.strip():
+    data = read_json_body()
+    if data is EMPTY:
         if required:
             raise ApiError(
                 422, [{"loc": ["body"], "msg": "field required", "type": "value_error.missing"}]
             )
         return None
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        offset = getattr(error, "pos", 0)
-        reason = getattr(error, "msg", str(error))
-        raise ApiError(422, json_decode_error(offset, reason)) from None
     if data is None and not required:
         return None
     return _validate(model, data, "body")
@@ -169,9 +166,14 @@ def _unstorable(value: Any, loc: list):
     """422 errors for values PostgreSQL cannot store or compare (instead of a 500 later).
 
     Text cannot contain NUL characters nor unpaired surrogates (not UTF-8),
-    and JSON has no infinite or NaN numbers.
+    and JSON has no infinite or NaN numbers. Documents nested deeper than
+    `MAX_JSON_DEPTH` could be stored but not answered (pydantic serialises
+    at most 255 levels, and answers wrap documents in a few more).
     """
-    if isinstance(value, str):
+    if isinstance(value, (dict, list, tuple)) and len(loc) > MAX_JSON_DEPTH:
+        yield {"loc": loc[:2], "msg": f"ensure this value is nested at most {MAX_JSON_DEPTH} levels deep",
+               "type": "value_error"}
+    elif isinstance(value, str):
         if "\x00" in value:
             yield {"loc": loc, "msg": "string cannot contain NUL (0x00) characters", "type": "value_error"}
         elif not value.isascii():

@@ -33,6 +33,8 @@ _FIXED_MESSAGES = {
     "datetime_from_date_parsing": ("invalid datetime format", "value_error.datetime"),
     "url_parsing": ("invalid or missing URL scheme", "value_error.url.scheme"),
     "url_scheme": ("invalid or missing URL scheme", "value_error.url.scheme"),
+    # Strings with unpaired surrogates (pydantic finds them in fields with a length limit).
+    "string_unicode": ("string is not valid unicode", "value_error"),
 }
 
 
@@ -76,6 +78,10 @@ def _to_v1(item: dict, source: str) -> dict:
         msg = f"ensure this value is {word} {bound}"
         v1_type = "value_error.number.not_ge" if kind == "greater_than_equal" else "value_error.number.not_gt"
         ctx = {"limit_value": bound}
+    elif kind == "string_too_long":
+        limit = item["ctx"]["max_length"]
+        msg, v1_type = f"ensure this value has at most {limit} characters", "value_error.any_str.max_length"
+        ctx = {"limit_value": limit}
     elif kind == "less_than_equal":
         bound = item["ctx"]["le"]
         msg, v1_type = f"ensure this value is less than or equal to {bound}", "value_error.number.not_le"

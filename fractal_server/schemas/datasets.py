@@ -6,11 +6,11 @@ from pydantic import BaseModel
 from fractal_server.http.timestamps import Timestamp
 from fractal_server.schemas.filters import Filters, SingleImage
 from fractal_server.schemas.projects import ProjectRead
-from fractal_server.schemas.validators import ApiModel, NonEmptyStr, StrictApiModel, UrlStr
+from fractal_server.schemas.validators import ApiModel, NameStr, NonEmptyNameStr, StrictApiModel, UrlStr
 
 
 class DatasetCreate(StrictApiModel):
-    name: NonEmptyStr
+    name: NonEmptyNameStr
     zarr_dir: Optional[UrlStr] = None
     filters: Filters = Filters()
 
@@ -18,13 +18,13 @@ class DatasetCreate(StrictApiModel):
 class DatasetUpdate(StrictApiModel):
     """Omitted fields are kept; an explicit null is an error for each of them."""
 
-    name: NonEmptyStr = None
+    name: NonEmptyNameStr = None
     zarr_dir: UrlStr = None
     filters: Filters = None
 
 
 class DatasetImport(StrictApiModel):
-    name: str
+    name: NameStr
     zarr_dir: UrlStr
     images: list[SingleImage] = []
     filters: Filters = Filters()

@@ -3,7 +3,7 @@ from typing import Annotated, Any, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from fractal_server.schemas.validators import UrlStr, clean_keys
+from fractal_server.schemas.validators import BOUNDED_STRINGS, UrlStr, clean_keys
 
 
 def _scalar_attributes(values: dict[str, Any], owner: str, allow_null: bool) -> dict[str, Any]:
@@ -33,7 +33,7 @@ TypesDict = Annotated[dict[str, bool], AfterValidator(clean_keys)]
 class Filters(BaseModel):
     """`{attributes: {name: scalar or null}, types: {name: bool}}`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **BOUNDED_STRINGS)
 
     attributes: Annotated[dict[str, Any], AfterValidator(_filter_attributes)] = {}
     types: TypesDict = {}
@@ -41,6 +41,8 @@ class Filters(BaseModel):
 
 class SingleImage(BaseModel):
     """An image as clients send it (unknown keys ignored); urls are normalised."""
+
+    model_config = BOUNDED_STRINGS
 
     zarr_url: UrlStr
     origin: Optional[UrlStr] = None
@@ -50,6 +52,8 @@ class SingleImage(BaseModel):
 
 class SingleImageUpdate(BaseModel):
     """`attributes`/`types`, when given and not null, replace the image's maps."""
+
+    model_config = BOUNDED_STRINGS
 
     zarr_url: UrlStr
     attributes: Optional[Annotated[dict[str, Any], AfterValidator(_image_attributes)]] = None

@@ -2,15 +2,15 @@
 from pydantic import BaseModel
 
 from fractal_server.http.timestamps import Timestamp
-from fractal_server.schemas.validators import NonEmptyStr, StrictApiModel
+from fractal_server.schemas.validators import NonEmptyNameStr, StrictApiModel
 
 
 class ProjectCreate(StrictApiModel):
-    name: NonEmptyStr
+    name: NonEmptyNameStr
 
 
 class ProjectUpdate(StrictApiModel):
-    name: NonEmptyStr = None
+    name: NonEmptyNameStr = None
 
 
 class ProjectRead(BaseModel):

@@ -5,6 +5,7 @@ from pydantic import field_validator, model_validator
 
 from fractal_server.http.validation_errors import root_error
 from fractal_server.schemas.validators import (
+    NonEmptyNameStr,
     NonEmptyStr,
     OptionalNonEmptyStr,
     StrictApiModel,
@@ -85,7 +86,7 @@ class TaskCollectCustom(StrictApiModel):
 
     manifest: Manifest
     python_interpreter: NonEmptyStr
-    label: NonEmptyStr
+    label: NonEmptyNameStr
     package_root: Optional[str] = None
     package_name: Optional[str] = None
     version: OptionalNonEmptyStr = None

@@ -20,6 +20,7 @@ from fractal_server.http.validation_errors import root_error
 from fractal_server.schemas.validators import (
     ApiModel,
     CleanKeysDict,
+    NonEmptyNameStr,
     NonEmptyStr,
     OptionalNonEmptyStr,
     RowId,
@@ -103,7 +104,7 @@ HttpUrlStr = Annotated[Optional[str], AfterValidator(_http_url)]
 class TaskCreate(StrictApiModel):
     """TaskCreateV2: body of `POST /api/v2/task/`."""
 
-    name: NonEmptyStr
+    name: NonEmptyNameStr
     command_non_parallel: NonEmptyStr = None
     command_parallel: NonEmptyStr = None
     meta_non_parallel: Optional[CleanKeysDict] = None

@@ -16,8 +16,10 @@ from pydantic_core import PydanticCustomError
 from fractal_server.http.timestamps import Timestamp
 from fractal_server.schemas.validators import (
     ApiModel,
-    NonEmptyStr,
+    NameStr,
+    NonEmptyNameStr,
     OptionalAbsolutePath,
+    OptionalNonEmptyNameStr,
     OptionalNonEmptyStr,
     RowId,
     StrictApiModel,
@@ -100,7 +102,7 @@ class UserCreate(ApiModel):
 
     email: EmailStr
     password: str
-    username: OptionalNonEmptyStr = None
+    username: OptionalNonEmptyNameStr = None
     is_active: Optional[bool] = None
     is_superuser: Optional[bool] = None
     is_verified: Optional[bool] = None
@@ -112,7 +114,7 @@ class UserUpdate(StrictApiModel):
     is_active: Optional[bool] = None
     is_superuser: Optional[bool] = None
     is_verified: Optional[bool] = None
-    username: NonEmptyStr = None
+    username: NonEmptyNameStr = None
 
     @field_validator("password", "email", "is_active", "is_superuser", "is_verified", mode="before")
     @classmethod
@@ -182,7 +184,7 @@ def _viewer_paths(values: list[str]) -> list[str]:
 
 
 class UserGroupCreate(StrictApiModel):
-    name: str
+    name: NameStr
     viewer_paths: Annotated[list[str], AfterValidator(_viewer_paths)] = []
 
 

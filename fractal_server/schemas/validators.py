@@ -13,10 +13,18 @@ MIN_ID, MAX_ID = -(2**31), 2**31 - 1
 """The range of ids a query can name (ids are PostgreSQL `integer` columns)."""
 
 
+MAX_NAME_LENGTH = 512
+"""Characters of a name: of a project, dataset, workflow, task, task-group label, user group, user."""
+MAX_TEXT_LENGTH = 100_000
+"""Characters of any other string of a request (paths, commands, versions, documentation...)."""
+BOUNDED_STRINGS = ConfigDict(str_max_length=MAX_TEXT_LENGTH)
+"""The configuration every request model has (a longer string is a 422)."""
+
+
 class ApiModel(BaseModel):
     """Request models: unknown keys ignored, numbers accepted where strings are."""
 
-    model_config = ConfigDict(coerce_numbers_to_str=True)
+    model_config = ConfigDict(coerce_numbers_to_str=True, **BOUNDED_STRINGS)
 
 
 class StrictApiModel(ApiModel):
@@ -105,6 +113,10 @@ NonEmptyStr = Annotated[str, BeforeValidator(_reject_none), AfterValidator(_none
 
 OptionalNonEmptyStr = Annotated[Optional[str], AfterValidator(_nonempty_field)]
 """A stripped, non-empty string, or null."""
+
+NameStr = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+NonEmptyNameStr = Annotated[NameStr, BeforeValidator(_reject_none), AfterValidator(_nonempty_field)]
+OptionalNonEmptyNameStr = Annotated[Optional[NameStr], AfterValidator(_nonempty_field)]
 
 OptionalAbsolutePath = Annotated[Optional[str], AfterValidator(_absolute_path_field)]
 

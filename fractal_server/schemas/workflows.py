@@ -11,7 +11,7 @@ from fractal_server.schemas.tasks import TaskRead
 from fractal_server.schemas.validators import (
     ApiModel,
     CleanKeysDict,
-    NonEmptyStr,
+    NonEmptyNameStr,
     OptionalNonEmptyStr,
     RowId,
     StrictApiModel,
@@ -40,7 +40,7 @@ ImportedArgsDict = Annotated[dict[str, Any], AfterValidator(clean_keys), AfterVa
 
 
 class WorkflowCreate(StrictApiModel):
-    name: NonEmptyStr
+    name: NonEmptyNameStr
 
 
 def _null_is_not_iterable(value: Any) -> Any:
@@ -58,7 +58,7 @@ def _unique_non_negative_ids(ids: list[int]) -> list[int]:
 
 
 class WorkflowUpdate(StrictApiModel):
-    name: NonEmptyStr = None
+    name: NonEmptyNameStr = None
     reordered_workflowtask_ids: Annotated[
         list[int], BeforeValidator(_null_is_not_iterable), AfterValidator(_unique_non_negative_ids)
     ] = None
@@ -148,9 +148,9 @@ class WorkflowExport(BaseModel):
 class TaskImport(StrictApiModel):
     """A task named by package, version (null: the latest) and name."""
 
-    pkg_name: NonEmptyStr
+    pkg_name: NonEmptyNameStr
     version: OptionalNonEmptyStr = None
-    name: NonEmptyStr
+    name: NonEmptyNameStr
 
     def __str__(self) -> str:
         return f"pkg_name={self.pkg_name!r} version={self.version!r} name={self.name!r}"
@@ -189,5 +189,5 @@ class WorkflowTaskImport(StrictApiModel):
 
 
 class WorkflowImport(StrictApiModel):
-    name: NonEmptyStr
+    name: NonEmptyNameStr
     task_list: list[WorkflowTaskImport]

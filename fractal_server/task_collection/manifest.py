@@ -13,7 +13,7 @@ from pydantic import ValidationError, field_validator, model_validator
 
 from fractal_server.http.validation_errors import root_error, to_v1_errors
 from fractal_server.schemas.tasks import HttpUrlStr, TaskCreate
-from fractal_server.schemas.validators import ApiModel, OptionalNonEmptyStr
+from fractal_server.schemas.validators import ApiModel, NameStr, OptionalNonEmptyStr
 
 
 class ManifestError(ValueError):
@@ -23,7 +23,7 @@ class ManifestError(ValueError):
 class TaskManifest(ApiModel):
     """One entry of `task_list` (unknown keys are ignored)."""
 
-    name: str
+    name: NameStr
     executable_non_parallel: Optional[str] = None
     executable_parallel: Optional[str] = None
     input_types: dict[str, bool] = {}

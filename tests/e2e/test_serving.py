@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 from servers import BIN, FRACTALCTL, GUNICORN, POSTGRES, Deployment, free_port, postgres, run, wait_until
 
 ALIVE = {"alive": True, "version": "2.9.2"}
@@ -86,7 +87,7 @@ def one_line_error(output: str, prefix: str) -> str:
 
 
 def test_set_db_then_start_serves_and_stops_on_sigterm(database, workdir, serving, start):
-    write_env_file(workdir, database)
+    write_env_file(workdir, database, FRACTAL_MAX_REQUEST_BODY_BYTES="2000")
     serving.set_db()
     assert "A superuser already exists" in serving.set_db()
     with postgres(database) as connection:
@@ -96,6 +97,12 @@ def test_set_db_then_start_serves_and_stops_on_sigterm(database, workdir, servin
 
     server = start(FRACTALCTL, "start", "--port", "{port}")
     assert server.wait_alive() == ALIVE
+    # The body limit of the configuration, answered in the contract's format.
+    headers = {**server.login(), "Content-Type": "application/json"}
+    response = requests.post(f"{server.url}/api/v2/project/", data='{"name": "p"}' + " " * 2000, headers=headers, timeout=10)
+    assert (response.status_code, response.json()) == (413, {"detail": "Request body too large: the limit is 2000 bytes."})
+    response = requests.post(f"{server.url}/api/v2/project/", data='{"name": "p"}' + " " * 1900, headers=headers, timeout=10)
+    assert response.status_code == 201
     assert server.stop(signal.SIGTERM) == 0
     assert str(workdir / "jobs") in server.log()  # the relative folder, made absolute
     assert "Received SIGTERM: stopping" in server.log()

@@ -6,10 +6,19 @@
   numbers, were a 500 when they reached the database: now a 422.
 * The document did not declare the 404/403 of operations on objects named by
   id, the 400 of the login endpoints, nor the 405 of `DELETE /api/v2/task/{id}/`.
+* Bodies nested 100,000 levels deep, integers with thousands of digits and
+  bytes that are not UTF-8 were a 500: now the reference's 400 (its parser
+  gives up on them too). Documents nested deeper than the server can answer
+  are a 422.
+
+The last tests send such input to every declared operation.
 """
+import json
+
 import pytest
 
 from fractal_server.http.openapi import build_openapi
+from fractal_server.http.routing import MAX_JSON_DEPTH
 
 TOO_LARGE = 2**31
 NUL = "a\u0000b"
@@ -100,3 +109,88 @@ def test_document_declares_the_answers(app):
     assert "200" not in paths["/api/v2/task/{task_id}/"]["delete"]["responses"]
     for path in ("/auth/token/login/", "/auth/login/"):
         assert "400" in paths[path]["post"]["responses"]
+
+
+PARSE_ERROR = {"detail": "There was an error parsing the body"}
+UNPARSABLE_BODIES = {
+    "nested 100,000 levels": b"[" * 100_000 + b"]" * 100_000,
+    "objects nested 100,000 levels": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+    "an integer of 5,000 digits": b'{"name": ' + b"1" * 5000 + b"}",
+    "invalid UTF-8": b'{"name": "\xff\xfe"}',
+}
+
+
+def nested(depth: int):
+    return json.loads('{"k":' * (depth - 1) + "1" + "}" * (depth - 1))
+
+
+@pytest.mark.parametrize("kind", UNPARSABLE_BODIES)
+def test_unparsable_bodies_are_400_on_every_operation(client, admin, declared_operations, kind):
+    checked = 0
+    for method, url, spec in declared_operations:
+        if spec.body is None:
+            continue
+        response = client.open(url, method=method, data=UNPARSABLE_BODIES[kind], content_type="application/json", headers=admin)
+        assert (response.status_code, response.json) == (400, PARSE_ERROR), (method, url)
+        checked += 1
+    assert checked >= 30
+
+
+def test_documents_nested_deeper_than_answers_allow_are_422(client, admin):
+    body = {"name": "deep", "command_parallel": "python3 run.py", "meta_parallel": nested(MAX_JSON_DEPTH)}
+    response = client.post("/api/v2/task/", json=body, headers=admin)
+    assert response.status_code == 201
+    assert client.get(f"/api/v2/task/{response.json['id']}/", headers=admin).json["meta_parallel"] == body["meta_parallel"]
+    body = {**body, "name": "deeper", "meta_parallel": nested(MAX_JSON_DEPTH + 1)}
+    response = client.post("/api/v2/task/", json=body, headers=admin)
+    assert (response.status_code, response.json["detail"]) == (422, [{
+        "loc": ["body", "meta_parallel"],
+        "msg": f"ensure this value is nested at most {MAX_JSON_DEPTH} levels deep",
+        "type": "value_error",
+    }])
+    body["meta_parallel"] = nested(900)  # parsed, but not storable
+    assert client.post("/api/v2/task/", json=body, headers=admin).status_code == 422
+
+
+ODD_BODIES = {
+    "huge float": b'{"name": 1e400, "zarr_dir": 1e400, "filters": {"attributes": {"a": -1e400}}}',
+    "duplicate keys": b'{"name": "first", "name": "second", "zarr_dir": "/z", "zarr_dir": "/y"}',
+    "NUL characters": b'{"name": "a\\u0000b", "zarr_url": "/z/\\u0000", "attributes": {"\\u0000": 1}}',
+    "lone surrogates": b'{"name": "\\udc00", "zarr_dir": "/\\ud800"}',
+}
+
+
+@pytest.mark.parametrize("kind", ODD_BODIES)
+@pytest.mark.parametrize("content_type", ["application/json", "application/octet-stream", "image/png", ""])
+def test_odd_bodies_are_never_a_server_error(client, admin, declared_operations, kind, content_type):
+    for method, url, spec in declared_operations:
+        if spec.body is None and spec.form is None:
+            continue
+        response = client.open(url, method=method, data=ODD_BODIES[kind], content_type=content_type or None, headers=admin)
+        assert response.status_code < 500, (method, url, response.get_data(as_text=True))
+        assert response.mimetype == "application/json" or response.status_code in (200, 201, 204), (method, url)
+
+
+def test_duplicate_keys_keep_the_last_value(client, admin):
+    body = b'{"name": "first", "name": "second"}'
+    response = client.post("/api/v2/project/", data=body, content_type="application/json", headers=admin)
+    assert (response.status_code, response.json["name"]) == (201, "second")
+
+
+def test_nul_in_paths_and_queries_is_never_a_server_error(client, admin, declared_operations):
+    checked = 0
+    for method, url, spec in declared_operations:
+        path, _, query = url.partition("?")
+        urls = []
+        if "/1/" in path:
+            urls.append(path.replace("/1/", "/1%00/", 1) + (f"?{query}" if query else ""))
+        if spec.query is not None:
+            for name in spec.query.model_fields:
+                urls.append(f"{path}?{query}&{name}=a%00b" if query else f"{path}?{name}=a%00b")
+        urls.append(f"{path}%00/")
+        for odd in urls:
+            response = client.open(odd, method=method, headers=admin)
+            assert response.status_code < 500, (method, odd)
+            assert response.status_code in (307, 404, 405, 422) or response.status_code < 300, (method, odd, response.json)
+            checked += 1
+    assert checked > 100
