@@ -12,9 +12,11 @@ import json
 import uuid
 
 import pytest
+from flask_migrate import downgrade, upgrade
 
 from fractal_server.auth.accounts import create_user
 from fractal_server.auth.tokens import issue_token
+from fractal_server.db import db
 
 DOCUMENT = {"z": 1, "a": {"zz": True, "b": [{"y": 1, "x": {"q": None, "c": "text"}}]}, "m": "text", "aa": [3, 1, 2]}
 SCHEMA = {
@@ -174,3 +176,35 @@ def test_pinned_package_versions(database, tmp_path, monkeypatch):
     activity = ok(client.post("/api/v2/task/collect/pip/", json=body, headers=user), 202)
     task_group = ok(client.get(f"/api/v2/task-group/{activity['taskgroupv2_id']}/", headers=user))
     assert same(task_group["pinned_package_versions"], PINS)
+
+
+def column_types(app) -> dict[str, str]:
+    with app.app_context():
+        rows = db.session.execute(db.text(
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+            "WHERE data_type IN ('json', 'jsonb') AND table_schema = 'public'"
+        ))
+        return dict(rows.all())
+
+
+def test_the_migration_converts_existing_databases_both_ways(app, client):
+    """On PostgreSQL: `jsonb` before, `json` after, except image attributes and types; rows survive."""
+    user = headers_of(app)
+    body = {"name": "t", "command_parallel": "python3 run.py", "meta_parallel": DOCUMENT}
+    task = ok(client.post("/api/v2/task/", json=body, headers=user), 201)
+    directory = app.extensions["migrate"].directory
+    queried = {"imagev2.attributes": "jsonb", "imagev2.types": "jsonb"}
+    after = column_types(app)
+    assert {column: kind for column, kind in after.items() if kind == "jsonb"} == queried
+    assert after["taskv2.meta_parallel"] == after["taskgroupv2.pinned_package_versions"] == "json"
+    with app.app_context():
+        downgrade(directory=directory, revision="301e1a06737f")
+    before = column_types(app)
+    assert {column: kind for column, kind in before.items() if kind == "json"} == {
+        "taskgroupv2.pinned_package_versions": "json"
+    }
+    assert ok(client.get(f"/api/v2/task/{task['id']}/", headers=user))["meta_parallel"] == DOCUMENT  # equal, not same
+    with app.app_context():
+        upgrade(directory=directory)
+    assert column_types(app) == after
+    assert ok(client.get(f"/api/v2/task/{task['id']}/", headers=user))["meta_parallel"] == DOCUMENT
