@@ -158,15 +158,6 @@ def schemathesis(server, openapi_file, headers, tmp_path, *options: str) -> None
     assert "Unhandled error while answering a request" not in server.log(), server.log()[-20000:]
 
 
-def test_user_operations_conform_to_the_document(server, openapi_file, user_headers, tmp_path):
-    schemathesis(
-        server, openapi_file, user_headers, tmp_path,
-        "--phases", "examples,coverage,fuzzing",
-        "--max-examples", str(MAX_EXAMPLES),
-        "--exclude-path-regex", f"{EXCLUDED_PATHS}|{SUPERUSER_PATHS}",
-    )
-
-
 REFERENCE_DOCUMENT = Path(__file__).parent / "reference-openapi-2.9.2.json"
 """The reference's own document (fractal-server 2.9.2): the contract, as test data."""
 UNDOCUMENTED_ERRORS = ("400", "401", "403", "404", "405", "413")
@@ -232,10 +223,11 @@ def reference_openapi_file(environment):
     return patched
 
 
-def test_user_operations_conform_to_the_reference_document(server, reference_openapi_file, user_headers, tmp_path):
-    """The same requests, judged by the reference's document: its statuses, content types and schemas."""
+@pytest.mark.parametrize("document", ["openapi_file", "reference_openapi_file"])
+def test_user_operations_conform_to_the_document(request, server, document, user_headers, tmp_path):
+    """Requests of our document, then of the reference's, each judged by its own document."""
     schemathesis(
-        server, reference_openapi_file, user_headers, tmp_path,
+        server, request.getfixturevalue(document), user_headers, tmp_path,
         "--phases", "examples,coverage,fuzzing",
         "--max-examples", str(MAX_EXAMPLES),
         "--exclude-path-regex", f"{EXCLUDED_PATHS}|{SUPERUSER_PATHS}",
