@@ -178,6 +178,10 @@ def test_pinned_package_versions(database, tmp_path, monkeypatch):
     assert same(task_group["pinned_package_versions"], PINS)
 
 
+JSON_MIGRATION_PARENT = "d0c6af8b1960-1"
+"""The revision before the migration that turns documents into `json` (alembic's relative form)."""
+
+
 def column_types(app) -> dict[str, str]:
     with app.app_context():
         rows = db.session.execute(db.text(
@@ -198,11 +202,11 @@ def test_the_migration_converts_existing_databases_both_ways(app, client):
     assert {column: kind for column, kind in after.items() if kind == "jsonb"} == queried
     assert after["taskv2.meta_parallel"] == after["taskgroupv2.pinned_package_versions"] == "json"
     with app.app_context():
-        downgrade(directory=directory, revision="301e1a06737f")
+        downgrade(directory=directory, revision=JSON_MIGRATION_PARENT)
     before = column_types(app)
-    assert {column: kind for column, kind in before.items() if kind == "json"} == {
-        "taskgroupv2.pinned_package_versions": "json"
-    }
+    converted = {column for column in after if before[column] != after[column]}
+    assert {(before[column], after[column]) for column in converted} == {("jsonb", "json")}
+    assert len(converted) == 19 and {"taskv2.args_schema_parallel", "datasetv2.filters"} <= converted
     assert ok(client.get(f"/api/v2/task/{task['id']}/", headers=user))["meta_parallel"] == DOCUMENT  # equal, not same
     with app.app_context():
         upgrade(directory=directory)
