@@ -18,6 +18,8 @@ logger = logging.getLogger("fractal_server")
 RELOAD_SHUTDOWN_SECONDS = 60
 WAITRESS_MAX_REQUEST_BODY_BYTES = 1024**3
 """waitress's default `max_request_body_size`."""
+MAX_REQUEST_HEADER_BYTES = 4 * 1024**2
+"""The request line and headers: room for a few query parameters of 4096 characters, percent-encoded."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,9 +101,13 @@ def _serve(app, host: str, port: int) -> None:
         raise KeyboardInterrupt
 
     # waitress refuses bodies above its own limit (1 GiB) with a plain-text 413:
-    # never below the server's limit, so that the contract's 413 answers.
+    # never below the server's limit, so that the contract's 413 answers. Its
+    # header limit (256 KiB, a plain-text 431) is raised so that query strings
+    # at the API's length limit are answered by the API (422).
     body_limit = max(WAITRESS_MAX_REQUEST_BODY_BYTES, app.config["MAX_CONTENT_LENGTH"] + 1)
-    server = waitress.create_server(app, host=host, port=port, max_request_body_size=body_limit)
+    server = waitress.create_server(
+        app, host=host, port=port, max_request_body_size=body_limit, max_request_header_size=MAX_REQUEST_HEADER_BYTES
+    )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
     logger.info("Fractal server %s listening on http://%s:%s", __version__, host, port)

@@ -99,6 +99,10 @@ def _operation(spec: EndpointSpec, arguments: list[str], components: _Components
         operation["responses"]["404"] = {"description": "Not found", **error}
     if spec.query or spec.body or spec.form or any(a.endswith("_id") for a in arguments):
         operation["responses"]["422"] = {"description": "Invalid request", **error}
+    if spec.body or spec.form:
+        operation["responses"]["413"] = {"description": "Request body too large", **error}
+    if spec.body:
+        operation["responses"]["400"] = {"description": "Body that cannot be parsed", **error}
     for status in spec.errors:
         operation["responses"][str(status)] = {"description": HTTPStatus(status).phrase, **error}
     return operation

@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from fractal_server.http.timestamps import Timestamp
 from fractal_server.schemas.filters import Filters, SingleImage
 from fractal_server.schemas.projects import ProjectRead
-from fractal_server.schemas.validators import ApiModel, NameStr, NonEmptyNameStr, StrictApiModel, UrlStr
+from fractal_server.schemas.validators import ApiModel, NameStr, NonEmptyNameStr, QueryModel, StrictApiModel, UrlStr
 
 
 class DatasetCreate(StrictApiModel):
@@ -30,7 +30,7 @@ class DatasetImport(StrictApiModel):
     filters: Filters = Filters()
 
 
-class DatasetQuery(ApiModel):
+class DatasetQuery(QueryModel):
     history: bool = True
 
 
@@ -61,7 +61,7 @@ class DatasetExport(BaseModel):
     filters: Filters
 
 
-class ImageQueryParams(ApiModel):
+class ImageQueryParams(QueryModel):
     use_dataset_filters: bool = False
     page: int = 1
     page_size: Optional[int] = None
@@ -83,5 +83,5 @@ class ImagePage(BaseModel):
     images: list[ImageRead]
 
 
-class ImageDeleteParams(ApiModel):
+class ImageDeleteParams(QueryModel):
     zarr_url: str

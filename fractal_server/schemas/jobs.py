@@ -6,7 +6,7 @@ from pydantic import AfterValidator, BaseModel, StrictStr, ValidationInfo, field
 
 from fractal_server.http.timestamps import Timestamp
 from fractal_server.schemas.tasks import AwareDatetime
-from fractal_server.schemas.validators import ApiModel, NonEmptyStr, RowId, StrictApiModel
+from fractal_server.schemas.validators import NonEmptyStr, QueryModel, RowId, StrictApiModel
 
 
 class JobStatus(str, Enum):
@@ -57,20 +57,20 @@ class JobRead(BaseModel):
     worker_init: Optional[str]
 
 
-class JobSubmitQuery(ApiModel):
+class JobSubmitQuery(QueryModel):
     workflow_id: RowId
     dataset_id: RowId
 
 
-class LogQuery(ApiModel):
+class LogQuery(QueryModel):
     log: bool = True
 
 
-class TmpLogsQuery(ApiModel):
+class TmpLogsQuery(QueryModel):
     show_tmp_logs: bool = False
 
 
-class StatusQuery(ApiModel):
+class StatusQuery(QueryModel):
     dataset_id: RowId
     workflow_id: RowId
 
@@ -83,7 +83,7 @@ class AdminJobUpdate(StrictApiModel):
     status: JobStatus
 
 
-class AdminJobListQuery(ApiModel):
+class AdminJobListQuery(QueryModel):
     id: Optional[RowId] = None
     user_id: Optional[RowId] = None
     project_id: Optional[RowId] = None

@@ -18,11 +18,11 @@ from pydantic_core import PydanticCustomError
 from fractal_server.http.timestamps import Timestamp
 from fractal_server.http.validation_errors import root_error
 from fractal_server.schemas.validators import (
-    ApiModel,
     CleanKeysDict,
     NonEmptyNameStr,
     NonEmptyStr,
     OptionalNonEmptyStr,
+    QueryModel,
     RowId,
     StrictApiModel,
     clean_keys,
@@ -156,14 +156,14 @@ class TaskUpdate(StrictApiModel):
     tags: Tags = None
 
 
-class TaskCreateQuery(ApiModel):
+class TaskCreateQuery(QueryModel):
     """Where a new task group goes: `private` and `user_group_id` (section 0.6)."""
 
     private: bool = False
     user_group_id: Optional[RowId] = None
 
 
-class TaskListQuery(ApiModel):
+class TaskListQuery(QueryModel):
     args_schema: bool = True
     category: Optional[str] = None
     modality: Optional[str] = None
@@ -217,7 +217,7 @@ class TaskGroupUpdate(StrictApiModel):
     user_group_id: Optional[RowId] = None
 
 
-class TaskGroupListQuery(ApiModel):
+class TaskGroupListQuery(QueryModel):
     only_active: bool = False
     only_owner: bool = False
     args_schema: bool = True
@@ -267,7 +267,7 @@ class TaskGroupActivityRead(BaseModel):
     log: Optional[str] = None
 
 
-class ActivityListQuery(ApiModel):
+class ActivityListQuery(QueryModel):
     task_group_activity_id: Optional[RowId] = None
     taskgroupv2_id: Optional[RowId] = None
     pkg_name: Optional[str] = None
@@ -280,7 +280,7 @@ class AdminActivityListQuery(ActivityListQuery):
     user_id: Optional[RowId] = None
 
 
-class AdminTaskGroupListQuery(ApiModel):
+class AdminTaskGroupListQuery(QueryModel):
     user_id: Optional[RowId] = None
     user_group_id: Optional[RowId] = None
     private: Optional[bool] = None
@@ -291,7 +291,7 @@ class AdminTaskGroupListQuery(ApiModel):
     timestamp_last_used_max: AwareDatetime = None
 
 
-class AdminTaskListQuery(ApiModel):
+class AdminTaskListQuery(QueryModel):
     id: Optional[RowId] = None
     source: Optional[str] = None
     version: Optional[str] = None

@@ -27,6 +27,16 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(coerce_numbers_to_str=True, **BOUNDED_STRINGS)
 
 
+MAX_QUERY_LENGTH = 4096
+"""Characters of a query-string parameter: the whole URL must stay within what servers read."""
+
+
+class QueryModel(ApiModel):
+    """Query-string models."""
+
+    model_config = ConfigDict(str_max_length=MAX_QUERY_LENGTH)
+
+
 class StrictApiModel(ApiModel):
     """Request models whose unknown keys are a 422 error."""
 

@@ -13,6 +13,7 @@ from fractal_server.schemas.validators import (
     CleanKeysDict,
     NonEmptyNameStr,
     OptionalNonEmptyStr,
+    QueryModel,
     RowId,
     StrictApiModel,
     clean_keys,
@@ -87,7 +88,7 @@ class WorkflowTaskUpdate(StrictApiModel):
     input_filters: Filters = None
 
 
-class WorkflowTaskQuery(ApiModel):
+class WorkflowTaskQuery(QueryModel):
     task_id: RowId
 
 

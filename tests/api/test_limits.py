@@ -5,7 +5,7 @@ import pytest
 
 from fractal_server.config.settings import Settings
 from fractal_server.http.openapi import build_openapi
-from fractal_server.schemas.validators import MAX_NAME_LENGTH, MAX_TEXT_LENGTH
+from fractal_server.schemas.validators import MAX_NAME_LENGTH, MAX_QUERY_LENGTH, MAX_TEXT_LENGTH
 
 
 @pytest.fixture
@@ -87,8 +87,10 @@ def test_other_strings_are_limited(client, user):
     images = f"/api/v2/project/{project}/dataset/{dataset.json['id']}/images/"
     response = client.post(images, json={"zarr_url": "/z/" + long_text}, headers=user)
     assert errors_without_loc(response) == [too_long(MAX_TEXT_LENGTH)]
-    response = client.get(f"/api/v2/task/?category={long_text}", headers=user)
+    response = client.get(f"/api/v2/task/?category={'c' * (MAX_QUERY_LENGTH + 1)}", headers=user)
+    assert errors_without_loc(response) == [too_long(MAX_QUERY_LENGTH)]
     assert response.json["detail"][0]["loc"] == ["query", "category"]
+    assert client.get(f"/api/v2/task/?category={'c' * MAX_QUERY_LENGTH}", headers=user).json == []
 
 
 def test_the_document_declares_the_limits(app):

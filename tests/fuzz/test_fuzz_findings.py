@@ -108,7 +108,9 @@ def test_document_declares_the_answers(app):
     assert set(paths["/api/v2/task/{task_id}/"]["delete"]["responses"]) >= {"405"}
     assert "200" not in paths["/api/v2/task/{task_id}/"]["delete"]["responses"]
     for path in ("/auth/token/login/", "/auth/login/"):
-        assert "400" in paths[path]["post"]["responses"]
+        assert {"400", "413"} <= set(paths[path]["post"]["responses"])
+    assert {"400", "413"} <= set(paths["/api/v2/project/"]["post"]["responses"])
+    assert not {"400", "413"} & set(paths["/api/v2/project/"]["get"]["responses"])
 
 
 PARSE_ERROR = {"detail": "There was an error parsing the body"}

@@ -9,12 +9,12 @@ from fractal_server.db import db
 from fractal_server.db.models import LinkUserProjectV2, ProjectV2, User
 from fractal_server.http.routing import endpoint
 from fractal_server.schemas.projects import ProjectRead
-from fractal_server.schemas.validators import ApiModel, RowId
+from fractal_server.schemas.validators import QueryModel, RowId
 
 blueprint = Blueprint("admin_projects", __name__, url_prefix="/admin/v2")
 
 
-class ProjectQuery(ApiModel):
+class ProjectQuery(QueryModel):
     id: Optional[RowId] = None
     user_id: Optional[RowId] = None
 
