@@ -170,7 +170,7 @@ EMPTY_OR_FILE = {"/logout/": "204", "/download/": "200", "/dataset/{dataset_id}/
 
 
 @pytest.fixture(scope="module")
-def reference_openapi_file(environment):
+def reference_openapi_file(deployment):
     """The reference's document, with what the reference itself does not follow in it made explicit.
 
     * The `/api/v1` and `/admin/v1` trees are left out: this server implements the v2 API only.
@@ -184,7 +184,7 @@ def reference_openapi_file(environment):
       (`api-v2.md`): the logout endpoints (204, empty), deactivate/reactivate (202), a new image
       (201, empty), job downloads (a zip): `EMPTY_OR_FILE` and `STATUS_ANSWERED`.
     """
-    base, _ = environment
+    base = deployment.folder
     document = json.loads(REFERENCE_DOCUMENT.read_text())
     document["paths"] = {
         path: operations for path, operations in document["paths"].items()
