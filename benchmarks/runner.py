@@ -14,7 +14,9 @@ For each N it runs, as one job on a new dataset, the workflow
 with the mock task scripts of `tests/mock_tasks/fractal_tasks_mock`, and
 measures the time from submission to `done`. The server must be able to run
 those scripts with this Python (the task commands are `<this python>
-<script>`), i.e. run on this machine.
+<script>`), i.e. run on this machine; `--task-python` and `--tasks-dir` name
+an interpreter and a copy of the scripts that the account running the tasks
+can use (a SLURM user).
 
 The physical limit is the same task processes (same scripts, same arguments
 files, taken from the job's folder through the download endpoint) run
@@ -33,6 +35,7 @@ import argparse
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -60,14 +63,14 @@ def process_cpu(pid: Optional[int]) -> Optional[tuple[float, float]]:
     return utime + stime, cutime + cstime
 
 
-def command(tasks_dir: Path, script: str) -> str:
-    return f"{sys.executable} {tasks_dir / script}"
+def command(python: str, tasks_dir: Path, script: str) -> str:
+    return f"{python} {tasks_dir / script}"
 
 
-def workflow_spec(tasks_dir: Path, tag: str) -> list[dict]:
+def workflow_spec(python: str, tasks_dir: Path, tag: str) -> list[dict]:
     """The five workflow tasks: task body, wftask body."""
     def cmd(script):
-        return command(tasks_dir, script)
+        return command(python, tasks_dir, script)
 
     return [
         {
@@ -97,16 +100,48 @@ def workflow_spec(tasks_dir: Path, tag: str) -> list[dict]:
     ]
 
 
+class SlurmCounts:
+    """The SLURM jobs a Fractal job submitted (sbatch), from slurmctld's job-completion
+    log, and the squeue runs of the server during the job, from a log the server's
+    `squeue` (a wrapper first on its PATH) appends one line to per run."""
+
+    def __init__(self, squeue_log: Path, jobcomp_log: Path):
+        self.squeue_log = squeue_log
+        self.jobcomp_log = jobcomp_log
+
+    def squeue_runs(self) -> int:
+        return len(self.squeue_log.read_text().splitlines()) if self.squeue_log.exists() else 0
+
+    def slurm_jobs(self, workdir: str) -> list[str]:
+        """States of the finished SLURM jobs that ran in `workdir` (a Fractal job's user-side folder)."""
+        states = []
+        for line in self.jobcomp_log.read_text().splitlines():
+            fields = dict(re.findall(r"(\w+)=(\S*)", line))
+            if fields.get("WorkDir") == workdir:
+                states.append(fields.get("JobState", "?"))
+        return states
+
+
 class Benchmark:
-    def __init__(self, api: Api, tasks_dir: Path, zarr_base: Path, poll: float, server_pid: Optional[int]):
+    def __init__(
+        self,
+        api: Api,
+        python: str,
+        tasks_dir: Path,
+        zarr_base: Path,
+        poll: float,
+        server_pid: Optional[int],
+        slurm: Optional[SlurmCounts] = None,
+    ):
         self.api = api
+        self.slurm = slurm
         self.zarr_base = zarr_base
         self.poll = poll
         self.server_pid = server_pid
         tag = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.tag = tag
         self.project_id = api.post("/api/v2/project/", {"name": f"benchmark-runner-{tag}"})["id"]
-        self.spec = workflow_spec(tasks_dir, tag)
+        self.spec = workflow_spec(python, tasks_dir, tag)
         self.task_ids = [api.post("/api/v2/task/", item["task"])["id"] for item in self.spec]
         self.runs = 0
 
@@ -131,6 +166,7 @@ class Benchmark:
             f"{self.project}/dataset/", {"name": f"n{size}-{self.runs}", "zarr_dir": str(zarr_dir)}
         )["id"]
         cpu_before = process_cpu(self.server_pid)
+        squeue_before = self.slurm.squeue_runs() if self.slurm else 0
         started = time.perf_counter()
         job = self.api.post(
             f"{self.project}/job/submit/?workflow_id={workflow_id}&dataset_id={dataset_id}", {}, expect=202
@@ -141,6 +177,7 @@ class Benchmark:
             job = self.api.call("GET", f"{self.project}/job/{job['id']}/", params={"log": False}).json()
         observed = time.perf_counter() - started
         cpu_after = process_cpu(self.server_pid)
+        squeue_after = self.slurm.squeue_runs() if self.slurm else 0
         if job["status"] != "done":
             raise RuntimeError(f"job {job['id']} ended {job['status']}:\n{job['log']}")
         server_side = (
@@ -150,6 +187,11 @@ class Benchmark:
         if cpu_before and cpu_after:
             result["server_cpu_s"] = cpu_after[0] - cpu_before[0]
             result["tasks_cpu_s"] = cpu_after[1] - cpu_before[1]
+        if self.slurm:
+            states = self.slurm.slurm_jobs(job["working_dir_user"])
+            result["sbatch"] = len(states)
+            result["slurm_states"] = sorted(set(states))
+            result["squeue"] = squeue_after - squeue_before
         return result
 
     def job_folder(self, job: dict, target: Path) -> Path:
@@ -239,6 +281,17 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat", type=int, default=2, help="runs of each measure; the best one counts")
     parser.add_argument("--tasks-dir", type=Path, default=MOCK_TASKS, help="the mock task scripts")
     parser.add_argument(
+        "--task-python", default=sys.executable, help="interpreter (and options) of the task commands; default: this one"
+    )
+    parser.add_argument(
+        "--squeue-log",
+        type=Path,
+        default=None,
+        help="slurm backend: a file the server's squeue appends a line to per run; "
+        "then also count squeue runs and (from --jobcomp-log) SLURM jobs per Fractal job",
+    )
+    parser.add_argument("--jobcomp-log", type=Path, default=Path("/var/log/slurm/jobcomp.log"))
+    parser.add_argument(
         "--zarr-base", type=Path, default=None, help="where the datasets' zarr_dir go (default: a temporary folder)"
     )
     parser.add_argument(
@@ -259,7 +312,8 @@ def main(argv=None) -> None:
     zarr_base = (args.zarr_base or scratch / "zarr").resolve()
     zarr_base.mkdir(parents=True, exist_ok=True)
     api = Api(args.base_url, args.user, args.password)
-    benchmark = Benchmark(api, args.tasks_dir.resolve(), zarr_base, args.poll, args.server_pid)
+    slurm = SlurmCounts(args.squeue_log, args.jobcomp_log) if args.squeue_log else None
+    benchmark = Benchmark(api, args.task_python, args.tasks_dir.resolve(), zarr_base, args.poll, args.server_pid, slurm)
 
     def log(message: str) -> None:
         print(f"{datetime.now():%H:%M:%S} load {os.getloadavg()[0]:.1f} | {message}", file=sys.stderr, flush=True)
@@ -276,6 +330,8 @@ def main(argv=None) -> None:
             cpu = ""
             if "server_cpu_s" in result:
                 cpu = f", server CPU {result['server_cpu_s']:.1f}s, task CPU {result['tasks_cpu_s']:.1f}s"
+            if "sbatch" in result:
+                cpu += f", {result['sbatch']} sbatch ({'/'.join(result['slurm_states'])}), {result['squeue']} squeue"
             log(f"N={size} run {run}: job {result['observed_s']:.2f}s{cpu}")
             if call_phases is None:
                 folder = benchmark.job_folder(result["job"], scratch / f"job-n{size}")
@@ -297,6 +353,9 @@ def main(argv=None) -> None:
             "limits_s": {str(width): [round(elapsed, 2) for elapsed, _ in values] for width, values in limits.items()},
             "ratios": {str(width): round(best_job / min(e for e, _ in values), 3) for width, values in limits.items()},
         }
+        if slurm:
+            row["sbatch"] = [result["sbatch"] for result in jobs]
+            row["squeue"] = [result["squeue"] for result in jobs]
         if args.server_pid:
             # The server's own CPU time, against that of the task processes of the same job.
             best = min(jobs, key=lambda result: result["server_cpu_s"])
@@ -312,14 +371,18 @@ def main(argv=None) -> None:
 
     header = " | ".join(f"limit, {width} processes (s) | ratio" for width in widths)
     cpu_header = " | server CPU per task process (ms) | server CPU / task CPU" if args.server_pid else ""
-    print(f"| N | task processes | submission to done (s) | {header}{cpu_header} |")
-    print("| ---: | ---: | ---: | " + " | ".join("---: | ---:" for _ in widths) + (" | ---: | ---:" if cpu_header else "") + " |")
+    slurm_header = " | sbatch per job | squeue per job" if slurm else ""
+    print(f"| N | task processes | submission to done (s) | {header}{cpu_header}{slurm_header} |")
+    extra = (" | ---: | ---:" if cpu_header else "") + (" | ---: | ---:" if slurm else "")
+    print("| ---: | ---: | ---: | " + " | ".join("---: | ---:" for _ in widths) + extra + " |")
     for row in rows:
         cells = " | ".join(
             f"{min(row['limits_s'][str(width)]):.2f} | {row['ratios'][str(width)]:.2f}" for width in widths
         )
         if args.server_pid:
             cells += f" | {row['server_cpu_ms_per_process']:.1f} | {100 * row['server_cpu_share']:.1f}%"
+        if slurm:
+            cells += f" | {'/'.join(map(str, row['sbatch']))} | {'/'.join(map(str, row['squeue']))}"
         print(f"| {row['N']} | {row['task_processes']} | {row['job_s']:.2f} | {cells} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

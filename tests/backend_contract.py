@@ -2,9 +2,15 @@
 
 A backend's tests call `check_backend_contract(make_runner, working_dir, python)`
 with a factory of runners for one job context: the checks submit real calls
-(a small task script written into the job folder, run by `python`), poll them
-from the runner that submitted them and from a new one (as a restarted
-server would), and cancel them.
+(a small task script run by `python`), poll them from the runner that
+submitted them and from a new one (as a restarted server would), and cancel
+them. `working_dir` is the job context's server-side folder. The task script
+goes into `task_dir` (default: `working_dir`), where the calls also write a
+pid file: a backend whose calls run as another account (`slurm`) passes a
+folder that account can read and write.
+
+A backend that enforces time limits passes `time_limit_meta`, a task meta
+with a short limit: a call that sleeps past it must end TIMED_OUT.
 """
 import json
 import os
@@ -12,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Optional
 
 from fractal_server.runner.backend import CallStatus, JobRunner, TaskCall
 
@@ -47,17 +54,28 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def check_backend_contract(make_runner: Callable[[], JobRunner], working_dir: Path, python: str = sys.executable):
+def check_backend_contract(
+    make_runner: Callable[[], JobRunner],
+    working_dir: Path,
+    python: str = sys.executable,
+    *,
+    task_dir: Optional[Path] = None,
+    time_limit_meta: Optional[dict] = None,
+    time_limit_timeout: float = 300,
+):
+    task_dir = task_dir or working_dir
     folder = working_dir / "0_contract"
     folder.mkdir(parents=True, exist_ok=True)
-    script = working_dir / "contract_task.py"
+    script = task_dir / "contract_task.py"
     script.write_text(TASK)
     os.chmod(script, 0o755)
 
-    def calls(prefix: str, *arguments: dict) -> list[TaskCall]:
+    def calls(prefix: str, *arguments: dict, meta: Optional[dict] = None) -> list[TaskCall]:
         made = []
         for index, args in enumerate(arguments):
-            call = TaskCall(subfolder=folder.name, prefix=f"{prefix}_{index}", command=f"{python} {script}")
+            call = TaskCall(
+                subfolder=folder.name, prefix=f"{prefix}_{index}", command=f"{python} {script}", meta=meta or {}
+            )
             call.args_file(working_dir).write_text(json.dumps(args))
             made.append(call)
         return made
@@ -77,11 +95,18 @@ def check_backend_contract(make_runner: Callable[[], JobRunner], working_dir: Pa
     assert mixed[1].log_file(working_dir).read_text().startswith("started")
     assert json.loads(mixed[1].status_file(working_dir).read_text()) == {"returncode": 3}
 
-    # A command that cannot start fails with a reason.
-    missing = [TaskCall(subfolder=folder.name, prefix="missing", command=str(working_dir / "no-such-command"))]
+    # A command that cannot start fails with a reason: a backend that starts
+    # it itself says why (returncode None); one that hands it to a launcher
+    # reports the launcher's exit status and its words in the log (srun: 2,
+    # and an execve error).
+    missing = [TaskCall(subfolder=folder.name, prefix="missing", command=str(task_dir / "no-such-command"))]
     missing[0].args_file(working_dir).write_text("{}")
     [outcome] = _wait(runner, missing, runner.submit(missing))
-    assert (outcome.status, outcome.returncode) == (CallStatus.FAILED, None) and outcome.detail, outcome
+    assert outcome.status is CallStatus.FAILED, outcome
+    assert outcome.returncode is None or outcome.returncode > 0, outcome
+    log = missing[0].log_file(working_dir)
+    reason = outcome.detail if outcome.returncode is None else outcome.detail + (log.read_text() if log.exists() else "")
+    assert "no-such-command" in reason, (outcome, reason)
 
     # A handle stored by one runner is polled by another one (a restarted server).
     slow = calls("adopted", {"sleep": 2, "echo": "x"})
@@ -91,7 +116,7 @@ def check_backend_contract(make_runner: Callable[[], JobRunner], working_dir: Pa
     assert outcome.status is CallStatus.SUCCEEDED
 
     # Cancelling ends the calls wherever they run, also from another runner.
-    pid_file = working_dir / "cancelled.pid"
+    pid_file = task_dir / "cancelled.pid"
     endless = calls("cancelled", {"sleep": 600, "pid_file": str(pid_file)})
     handle = json.loads(json.dumps(make_runner().submit(endless)))
     deadline = time.monotonic() + 60
@@ -106,3 +131,10 @@ def check_backend_contract(make_runner: Callable[[], JobRunner], working_dir: Pa
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid), "a cancelled call keeps running"
+
+    if time_limit_meta is not None:
+        # A call over its time limit is stopped and said to be so.
+        [call] = calls("timed_out", {"sleep": 3600}, meta=time_limit_meta)
+        limited = make_runner()
+        [outcome] = _wait(limited, [call], limited.submit([call]), timeout=time_limit_timeout)
+        assert outcome.status is CallStatus.TIMED_OUT, outcome

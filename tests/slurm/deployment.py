@@ -30,6 +30,8 @@ TASK_PYTHON = "/usr/bin/python3"
 """Runs the mock tasks: every task user can run it."""
 SLURM_CONFIG = {
     "default_slurm_config": {"partition": "main", "cpus_per_task": 1, "mem": "100M"},
+    # The cluster has neither this partition nor GPUs: sbatch refuses such jobs (their scripts are checked).
+    "gpu_slurm_config": {"partition": "gpu", "gres": "gpu:1", "gpus": "1", "mem": "200M"},
     # One CPU per SLURM job: the node has two, and the time-limit test holds one for 90 s.
     "batching_config": {
         "target_cpus_per_job": 1,

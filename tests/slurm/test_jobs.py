@@ -150,6 +150,20 @@ def test_a_failing_task_is_a_task_error_with_its_log(user1):
     assert "Failing on request" in job["log"]
 
 
+def test_a_task_needing_a_gpu_gets_the_gpu_options_in_its_script(user1):
+    """No GPU here: the script is checked, and sbatch's refusal is the job's error."""
+    task_id = user1.task("gpu", non_parallel="generic_non_parallel.py")
+    workflow_id = user1.workflow((task_id, {"meta_non_parallel": {"needs_gpu": True, "cpus_per_task": 2}}))
+    job = user1.wait(user1.submit(workflow_id, user1.dataset("gpu"))["id"])
+    assert job["status"] == "failed"
+    assert "Submit command 'sbatch --parsable " in job["log"] and "sbatch: error: " in job["log"], job["log"]
+    [script] = server_file(job).glob("0_*/0_slurm_submit.sbatch")
+    lines = script.read_text().splitlines()
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --gres=gpu:1", "#SBATCH --gpus=1", "#SBATCH --mem=200M"):
+        assert line in lines, lines
+    assert "#SBATCH --cpus-per-task=2" in lines and "#SBATCH --partition=main" not in lines
+
+
 @pytest.mark.skipif(
     "proctrack/cgroup" not in run(["scontrol", "show", "config"]).stdout,
     reason="only the cluster's cgroup mode limits the memory of each job step",
