@@ -3,8 +3,9 @@ import shutil
 
 from fractal_server.config.errors import FractalConfigurationError
 from fractal_server.plugins import hookimpl
-from fractal_server.runner.backend import RunnerBackend
+from fractal_server.runner.backend import RunnerBackend, UserSettingsError
 from fractal_server_slurm_backend.config import check_slurm_config_file
+from fractal_server_slurm_ssh_backend.address import parse_ssh_host
 
 DISTRIBUTION = "fractal-server-slurm-ssh-backend"
 
@@ -19,6 +20,13 @@ def check_slurm_ssh_settings(settings) -> None:
         raise FractalConfigurationError(
             "FRACTAL_RUNNER_BACKEND=slurm_ssh but `ssh` command not found."
         )
+
+
+def check_ssh_user_settings(user_settings) -> None:
+    try:
+        parse_ssh_host(user_settings.ssh_host)
+    except ValueError as error:
+        raise UserSettingsError(str(error)) from None
 
 
 def open_remote_task_host(settings, user_settings):
@@ -51,6 +59,7 @@ def fractal_runner_backends():
                 "ssh_jobs_dir",
                 "slurm_accounts",
             ),
+            check_user_settings=check_ssh_user_settings,
             distribution=DISTRIBUTION,
         )
     ]
