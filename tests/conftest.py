@@ -24,6 +24,7 @@ from servers import DEFAULT_ADMIN, Deployment, FractalClient, make_environ, thro
 from fractal_server.app import create_app
 from fractal_server.auth.accounts import ensure_default_group
 from fractal_server.db.setup import upgrade_schema
+from fractal_server.task_collection.hosts import TaskHost, TaskHostError
 
 _real_gensalt = bcrypt.gensalt
 _databases = itertools.count()
@@ -182,11 +183,21 @@ def fractal(server, fractal_user, tmp_path) -> FractalClient:
 # --- backends -------------------------------------------------------------------
 
 
-def _unreachable_task_host(settings, user_settings):
-    raise AssertionError("the tests of a look-alike remote backend never reach its host")
+class UnreachableTaskHost(TaskHost):
+    """The remote host of a look-alike backend: under the user's `ssh_tasks_dir`, and never reached."""
+
+    remote = True
+
+    def __init__(self, settings, user_settings):
+        self.base_dir = user_settings.ssh_tasks_dir
+
+    def _unreachable(self, *args, **kwargs):
+        raise TaskHostError("the look-alike remote host cannot be reached")
+
+    run = exists = make_dirs = put_file = read_text = write_text = remove_folder = _unreachable
 
 
-SLURM_SSH_LOOK_ALIKE = {"name": "slurm_ssh", "task_host": _unreachable_task_host}
+SLURM_SSH_LOOK_ALIKE = {"name": "slurm_ssh", "task_host": UnreachableTaskHost}
 """Backend changes that make the app's backend look like `slurm_ssh` (task environments on another host)."""
 
 

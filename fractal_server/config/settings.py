@@ -78,6 +78,8 @@ class Settings(BaseModel):
     FRACTAL_SLURM_POLL_INTERVAL: int = 5
     FRACTAL_SLURM_SBATCH_SLEEP: float = 0
     FRACTAL_SLURM_ERROR_HANDLING_INTERVAL: int = 5
+    FRACTAL_SSH_KNOWN_HOSTS_FILE: Optional[Path] = None
+    """Host keys that SSH connections trust (slurm_ssh); unset: the server account's ~/.ssh/known_hosts."""
 
     FRACTAL_TASKS_PYTHON_DEFAULT_VERSION: Optional[
         Literal["3.9", "3.10", "3.11", "3.12"]
@@ -138,7 +140,7 @@ class Settings(BaseModel):
                 values[key] = None
         return values
 
-    @field_validator("FRACTAL_TASKS_DIR", "FRACTAL_RUNNER_WORKING_BASE_DIR")
+    @field_validator("FRACTAL_TASKS_DIR", "FRACTAL_RUNNER_WORKING_BASE_DIR", "FRACTAL_SSH_KNOWN_HOSTS_FILE")
     @classmethod
     def _make_absolute(cls, value: Optional[Path], info) -> Optional[Path]:
         if value is None or value.is_absolute():

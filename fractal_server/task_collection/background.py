@@ -8,19 +8,18 @@ start-up and periodically) fails the activities of dead processes, says why
 in their log, and cleans up what a failed procedure would have cleaned up.
 """
 import logging
-import shutil
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select, update
 
 from fractal_server.task_group_rules import delete_task_group
 from fractal_server.db import db, utc_now
-from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2
+from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, User
 from fractal_server.process_identity import is_dead, this_process_id
 from fractal_server.task_collection.activity_log import ActivityRecorder
+from fractal_server.task_collection.hosts import TaskHost, TaskHostError, task_host_for
 
 logger = logging.getLogger("fractal_server.task_collection")
 
@@ -52,20 +51,30 @@ def start_in_background(procedure: Callable[[int], None], activity_id: int) -> t
     return thread
 
 
-def remove_folder(path: Path, log: ActivityRecorder) -> None:
-    """Remove a folder and its content; problems are logged, not raised."""
-    if not path.exists():
-        return
-
-    def report(function, name, error):
-        log.warning(f"Cannot remove {name}: {error[1]!r}")
-
-    shutil.rmtree(path, onerror=report)
-    log.info(f"Removed {path}")
+def remove_folder(host: TaskHost, path: str, log: ActivityRecorder) -> None:
+    """Remove a folder of the task host and its content; problems are logged, not raised."""
+    try:
+        if host.exists(path):
+            host.remove_folder(path)
+            log.info(f"Removed {path}")
+    except TaskHostError as error:
+        log.warning(f"Cannot remove {path}: {error}")
 
 
-def is_venv(path: Path) -> bool:
-    return (path / "pyvenv.cfg").is_file()
+def _clean_up_after(action: str, task_group: TaskGroupV2, log: ActivityRecorder) -> None:
+    """What the interrupted procedure would have removed on failure."""
+    try:
+        host = task_host_for(db.session.get(User, task_group.user_id))
+        if action == "collect" and task_group.path:
+            remove_folder(host, task_group.path, log)
+        elif action == "reactivate" and task_group.venv_path and is_venv(host, task_group.venv_path):
+            remove_folder(host, task_group.venv_path, log)
+    except TaskHostError as error:
+        log.warning(f"Cannot clean up: {error}")
+
+
+def is_venv(host: TaskHost, path: str) -> bool:
+    return host.exists(f"{path}/pyvenv.cfg")
 
 
 def fail_orphaned_activities() -> None:
@@ -113,10 +122,7 @@ def _fail_orphaned(activity: TaskGroupActivityV2) -> None:
     )
     task_group = db.session.get(TaskGroupV2, activity.taskgroupv2_id) if activity.taskgroupv2_id else None
     if task_group is not None and was == "ongoing":
-        if activity.action == "collect" and task_group.path:
-            remove_folder(Path(task_group.path), log)
-        elif activity.action == "reactivate" and task_group.venv_path and is_venv(Path(task_group.venv_path)):
-            remove_folder(Path(task_group.venv_path), log)
+        _clean_up_after(activity.action, task_group, log)
     if task_group is not None and activity.action == "collect":
         delete_task_group(task_group)
         log.info(f"Deleted task group {task_group.id}.")

@@ -4,7 +4,6 @@ Tasks of a manifest, run by an interpreter that already exists (no virtual
 environment, no activity): the task group, of origin `other`, is created
 synchronously.
 """
-import subprocess
 from pathlib import Path
 
 from flask import Blueprint
@@ -22,7 +21,7 @@ from fractal_server.server_state import server_state
 from fractal_server.task_collection.collectors import TaskCollector
 from fractal_server.task_collection.manifest import ManifestError, tasks_from_manifest
 from fractal_server.task_collection.records import task_row
-from fractal_server.task_collection.venv import subprocess_environment
+from fractal_server.task_collection.hosts import TaskHost, TaskHostError, task_host_for
 
 # Run by the given interpreter with the module name as its only argument.
 FIND_PACKAGE_ROOT = (
@@ -71,7 +70,9 @@ def collect(user: User, query: TaskCreateQuery, body: TaskCollectCustom):
             )
         if body.package_root is not None and not Path(body.package_root).is_dir():
             raise ApiError(422, f"task_collect.package_root='{body.package_root}' doesn't exist or is not a directory.")
-        package_root = body.package_root or find_package_root(body.python_interpreter, body.package_name)
+        package_root = body.package_root or find_package_root(
+            task_host_for(user), body.python_interpreter, body.package_name
+        )
     try:
         tasks = tasks_from_manifest(
             body.manifest, python_bin=body.python_interpreter, package_root=package_root, version=body.version
@@ -93,21 +94,13 @@ def collect(user: User, query: TaskCreateQuery, body: TaskCollectCustom):
     return task_group.task_list
 
 
-def find_package_root(python_interpreter: str, package_name: str) -> str:
+def find_package_root(host: TaskHost, python_interpreter: str, package_name: str) -> str:
     """The folder of the module `package_name` (with `-` read as `_`), as the interpreter sees it."""
     module = package_name.replace("-", "_")
     try:
-        done = subprocess.run(
-            [python_interpreter, "-c", FIND_PACKAGE_ROOT, module],
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            cwd="/",
-            env=subprocess_environment(),
-            timeout=FIND_TIMEOUT_SECONDS,
-        )
+        done = host.run([python_interpreter, "-c", FIND_PACKAGE_ROOT, module], timeout=FIND_TIMEOUT_SECONDS)
         output, error, failed = done.stdout.strip(), done.stderr.strip(), done.returncode != 0
-    except (OSError, subprocess.TimeoutExpired) as exception:
+    except TaskHostError as exception:
         output, error, failed = "", str(exception), True
     if failed or not output or "\n" in output:
         raise ApiError(422, f"Cannot determine 'package_root'.\nOriginal output: {output}\nOriginal error: {error}")

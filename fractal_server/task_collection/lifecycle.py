@@ -14,9 +14,7 @@ the wheel inside the group's `path`. Reactivation rebuilds the environment
 from `pip_freeze`.
 """
 import logging
-import shutil
-import tempfile
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Optional
 
 from fractal_server.runner.user_settings import check_user_settings
@@ -26,11 +24,15 @@ from fractal_server.http.errors import ApiError
 from fractal_server.server_state import current_settings, server_state
 from fractal_server.task_collection.activity_log import ActivityRecorder
 from fractal_server.task_collection.background import is_venv, remove_folder, start_in_background
+from fractal_server.task_collection.hosts import TaskHost, TaskHostError, task_host_for
 from fractal_server.task_collection.pip_collection import tasks_python
 from fractal_server.task_collection.records import pending_activity
-from fractal_server.task_collection.venv import StepFailed, Venv
+from fractal_server.task_collection.venv import StepFailed, Venv, run_command
 
 logger = logging.getLogger("fractal_server.task_collection")
+
+FREEZE_FILE_NAME = "_tmp_pip_freeze.txt"
+"""Written into the task group's `path` for the reinstallation, then removed."""
 
 
 def request_deactivation(task_group: TaskGroupV2, *, set_inactive_now: bool) -> TaskGroupActivityV2:
@@ -43,8 +45,6 @@ def request_deactivation(task_group: TaskGroupV2, *, set_inactive_now: bool) -> 
         task_group.active = False
         return _shortcut(task_group, "deactivate", "set task_group.active to False and exit.")
     check_owner_settings(task_group)
-    if _environment_is_remote():
-        return _refuse(task_group, "deactivate")
     if set_inactive_now:
         task_group.active = False
     activity = _store_pending(task_group, "deactivate")
@@ -60,38 +60,20 @@ def request_reactivation(task_group: TaskGroupV2) -> TaskGroupActivityV2:
     if task_group.pip_freeze is None:
         raise ApiError(422, "Cannot reactivate a task group with task_group.pip_freeze=None.")
     check_owner_settings(task_group)
-    if _environment_is_remote():
-        return _refuse(task_group, "reactivate")
     activity = _store_pending(task_group, "reactivate")
     start_in_background(reactivate, activity.id)
     return activity  # (as stored: loaded before the work started)
 
 
 def check_owner_settings(task_group: TaskGroupV2) -> None:
-    """With environments on a remote host, the owner's settings must fit the backend (422).
+    """The owner's settings must fit the backend that builds the environments (422).
 
     Checked before anything is changed (the reference checks afterwards and
     leaves the changes in place on failure: a quirk we do not reproduce).
     """
-    if _environment_is_remote():
-        check_user_settings(db.session.get(User, task_group.user_id), server_state().backend)
-
-
-def _environment_is_remote() -> bool:
-    """Whether the backend builds task environments on another host, which this module cannot reach yet."""
-    return server_state().backend.task_host is not None
-
-
-def _refuse(task_group: TaskGroupV2, action: str) -> TaskGroupActivityV2:
-    """A failed activity that says why; the task group is left unchanged."""
-    return _store_finished(
-        task_group,
-        action,
-        "failed",
-        f"The {action} of task groups whose environment is on a remote host "
-        f"(FRACTAL_RUNNER_BACKEND='{server_state().backend.name}') is not available yet. "
-        "The task group was left unchanged.",
-    )
+    backend = server_state().backend
+    if backend.task_host is not None:
+        check_user_settings(db.session.get(User, task_group.user_id), backend)
 
 
 def _shortcut(task_group: TaskGroupV2, action: str, what: str) -> TaskGroupActivityV2:
@@ -146,48 +128,54 @@ def deactivate(activity_id: int) -> None:
         return
     log = ActivityRecorder(activity)
     log.debug(f"START deactivation of task group {task_group.id} ({task_group.pkg_name} {task_group.version})")
-    venv_path = Path(task_group.venv_path) if task_group.venv_path else None
-    if venv_path is None or not venv_path.exists():
-        log.fail(f"{task_group.venv_path} does not exist.")
+    venv_path = task_group.venv_path
+    try:
+        host = task_host_for(db.session.get(User, task_group.user_id))
+        venv_exists = venv_path is not None and host.exists(venv_path)
+    except TaskHostError as error:
+        log.fail(str(error))
+        return
+    if not venv_exists:
+        log.fail(f"{venv_path} does not exist.")
         return
     log.set_ongoing()
     try:
-        if not is_venv(venv_path):
+        if not is_venv(host, venv_path):
             raise StepFailed(f"{venv_path} is not a virtual environment (it has no pyvenv.cfg): not removing it.")
-        venv = Venv(venv_path, log, "deactivate-task-group")
+        venv = Venv(host, PurePosixPath(venv_path), log, "deactivate-task-group")
         if task_group.pip_freeze is None:
             log.warning("The task group has no pip freeze (it predates 2.9.0): taking it from the environment now.")
             task_group.pip_freeze = venv.freeze()
             db.session.commit()
             log.info("Stored pip freeze in the task group")
         if task_group.origin == "wheel-file":
-            _keep_wheel_inside_path(task_group, log)
+            _keep_wheel_inside_path(host, task_group, log)
         task_group.active = False
         db.session.commit()
         log.info(f"Set task_group.active to False; removing {venv_path}")
-        shutil.rmtree(venv_path)
+        host.remove_folder(venv_path)
         log.info(f"Removed {venv_path}")
     except Exception as error:
-        if not isinstance(error, (StepFailed, OSError)):
+        if not isinstance(error, (StepFailed, TaskHostError)):
             logger.exception("Deactivation of task group %s failed", task_group.id)
         log.fail(str(error) or repr(error))
         return
     log.succeed()
 
 
-def _keep_wheel_inside_path(task_group: TaskGroupV2, log: ActivityRecorder) -> None:
+def _keep_wheel_inside_path(host: TaskHost, task_group: TaskGroupV2, log: ActivityRecorder) -> None:
     """The wheel must survive the venv: copy it into `path` if it is elsewhere (older groups)."""
-    if task_group.wheel_path is None or not Path(task_group.wheel_path).is_file():
+    if task_group.wheel_path is None or not host.exists(task_group.wheel_path):
         raise StepFailed(f"The wheel file of the task group ({task_group.wheel_path}) does not exist.")
-    wheel = Path(task_group.wheel_path)
-    if wheel.parent == Path(task_group.path):
+    wheel = PurePosixPath(task_group.wheel_path)
+    if wheel.parent == PurePosixPath(task_group.path):
         return
     if task_group.wheel_path not in task_group.pip_freeze:
         raise StepFailed(f"The wheel {wheel} is not in the pip freeze of the task group.")
-    copy = Path(task_group.path) / wheel.name
-    shutil.copyfile(wheel, copy)
-    task_group.pip_freeze = task_group.pip_freeze.replace(task_group.wheel_path, str(copy))
-    task_group.wheel_path = str(copy)
+    copy = str(PurePosixPath(task_group.path) / wheel.name)
+    run_command(host, ["cp", "--", str(wheel), copy], log, "copy the wheel", "deactivate-task-group")
+    task_group.pip_freeze = task_group.pip_freeze.replace(task_group.wheel_path, copy)
+    task_group.wheel_path = copy
     db.session.commit()
     log.info(f"Copied {wheel} to {copy}")
 
@@ -199,35 +187,42 @@ def reactivate(activity_id: int) -> None:
         return
     log = ActivityRecorder(activity)
     log.debug(f"START reactivation of task group {task_group.id} ({task_group.pkg_name} {task_group.version})")
-    venv_path = Path(task_group.venv_path)
-    if venv_path.exists():
+    venv_path = task_group.venv_path
+    try:
+        host = task_host_for(db.session.get(User, task_group.user_id))
+        venv_exists = host.exists(venv_path)
+    except TaskHostError as error:
+        log.fail(str(error))
+        return
+    if venv_exists:
         log.fail(f"{venv_path} already exists.")
         return
     log.set_ongoing()
     settings = current_settings()
     python_version = task_group.python_version or settings.FRACTAL_TASKS_PYTHON_DEFAULT_VERSION
+    requirements = str(PurePosixPath(task_group.path) / FREEZE_FILE_NAME)
     created = False
     try:
         interpreter = tasks_python(settings, python_version)
         if interpreter is None:
             raise StepFailed(f"Python version {python_version} is not available for Fractal task collection.")
-        venv = Venv(venv_path, log, "reactivate-task-group")
-        with tempfile.TemporaryDirectory(prefix="fractal-reactivate-") as folder:
-            requirements = Path(folder) / "pip_freeze.txt"
-            requirements.write_text(task_group.pip_freeze)
-            created = True
-            venv.create(interpreter)
-            venv.prepare_pip(settings.FRACTAL_MAX_PIP_VERSION)
-            venv.install_requirements_file(requirements)
+        venv = Venv(host, PurePosixPath(venv_path), log, "reactivate-task-group")
+        host.make_dirs(task_group.path)
+        host.write_text(requirements, task_group.pip_freeze)
+        created = True
+        venv.create(interpreter)
+        venv.prepare_pip(settings.FRACTAL_MAX_PIP_VERSION)
+        venv.install_requirements_file(requirements)
+        host.run(["rm", "-f", "--", requirements])
         task_group.active = True
         db.session.commit()
         log.info("Set task_group.active to True")
     except Exception as error:
-        if not isinstance(error, (StepFailed, OSError)):
+        if not isinstance(error, (StepFailed, TaskHostError)):
             logger.exception("Reactivation of task group %s failed", task_group.id)
         db.session.rollback()
         if created:
-            remove_folder(venv_path, log)
+            remove_folder(host, venv_path, log)
         log.fail(str(error) or repr(error))
         return
     log.succeed()

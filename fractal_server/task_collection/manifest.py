@@ -6,12 +6,13 @@ entries into task-creation bodies, validated by the same rules as
 `POST /api/v2/task/`.
 """
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Optional
 
 from pydantic import ValidationError, field_validator, model_validator
 
 from fractal_server.http.validation_errors import root_error, to_v1_errors
+from fractal_server.task_collection.hosts import TaskHost, TaskHostError
 from fractal_server.schemas.tasks import HttpUrlStr, TaskCreate
 from fractal_server.schemas.validators import ApiModel, NameStr, OptionalNonEmptyStr
 
@@ -91,11 +92,11 @@ class Manifest(ApiModel):
         return self
 
 
-def read_manifest(path: Path) -> Manifest:
-    """Load and validate a manifest file (ManifestError if it is unreadable or invalid)."""
+def read_manifest(host: TaskHost, path: str) -> Manifest:
+    """Load and validate a manifest file of the task host (ManifestError if it is unreadable or invalid)."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = json.loads(host.read_text(path))
+    except (TaskHostError, json.JSONDecodeError) as error:
         raise ManifestError(f"Cannot read the manifest {path}: {error}") from None
     try:
         return Manifest.model_validate(data)
@@ -146,8 +147,8 @@ def tasks_from_manifest(
     return tasks
 
 
-def check_task_scripts_exist(tasks: list[TaskCreate]) -> None:
-    """Every command's script (its second word) is a file on this host."""
+def check_task_scripts_exist(host: TaskHost, tasks: list[TaskCreate]) -> None:
+    """Every command's script (its second word) exists on the task host."""
     for task in tasks:
         for kind in ("non_parallel", "parallel"):
             command = getattr(task, f"command_{kind}")
@@ -155,5 +156,5 @@ def check_task_scripts_exist(tasks: list[TaskCreate]) -> None:
                 continue
             words = command.split()
             script = words[1] if len(words) > 1 else ""
-            if not Path(script).is_file():
+            if not script or not host.exists(script):
                 raise ManifestError(f"Task {task.name} has command_{kind} pointing to missing file {script}.")

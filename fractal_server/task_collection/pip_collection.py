@@ -1,6 +1,7 @@
 """Pip collection, the background part (`task-collection.md` 3).
 
-In a thread of the server process: create `<path>/venv` with the
+In a thread of the server process, on the task host (this machine, or
+the one the backend says): create `<path>/venv` with the
 interpreter of the requested Python version, install the package (from
 the index or from the copy of the wheel kept in `<path>`), with its extras
 and pinned versions, keep `pip freeze`, read and validate the manifest and
@@ -10,17 +11,17 @@ A failure leaves only the failed activity and its log: the folder `path`
 (if this procedure created it) is removed and the task group deleted.
 """
 import logging
-import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from fractal_server.task_group_rules import delete_task_group
 from fractal_server.config.settings import Settings, tasks_python_key
 from fractal_server.db import db
-from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2
+from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, User
 from fractal_server.server_state import current_settings
 from fractal_server.task_collection.activity_log import ActivityRecorder
 from fractal_server.task_collection.background import remove_folder
+from fractal_server.task_collection.hosts import TaskHost, TaskHostError, task_host_for
 from fractal_server.task_collection.manifest import (
     ManifestError,
     check_task_scripts_exist,
@@ -51,49 +52,55 @@ def collect_pip(activity_id: int) -> None:
         return
     task_group_id = task_group.id
     log = ActivityRecorder(activity)
-    path = Path(task_group.path)
+    path = task_group.path
     log.debug(
         f"START collection of {task_group.pkg_name} {task_group.version} "
         f"(task group {task_group_id}, origin {task_group.origin}) into {path}"
     )
-    if path.exists():
-        _abort(log, task_group_id, f"{path} already exists.", created=None)
+    try:
+        host = task_host_for(db.session.get(User, task_group.user_id))
+        path_exists = host.exists(path)
+    except TaskHostError as error:
+        _abort(log, task_group_id, str(error))
+        return
+    if path_exists:
+        _abort(log, task_group_id, f"{path} already exists.")
         return
     log.set_ongoing()
-    created = None
+    created = False
     try:
-        path.mkdir(parents=True)
-        created = path
+        host.make_dirs(path)
+        created = True
         log.debug(f"Created {path}")
-        _install_and_create_tasks(current_settings(), task_group_id, log)
-    except (StepFailed, ManifestError) as error:
-        _abort(log, task_group_id, str(error), created)
+        _install_and_create_tasks(current_settings(), host, task_group_id, log)
+    except (StepFailed, ManifestError, TaskHostError) as error:
+        _abort(log, task_group_id, str(error), host if created else None)
         return
     except Exception as error:
         logger.exception("Collection of task group %s failed", task_group_id)
-        _abort(log, task_group_id, f"Unexpected error: {error!r}", created)
+        _abort(log, task_group_id, f"Unexpected error: {error!r}", host if created else None)
         return
     log.succeed()
 
 
-def _install_and_create_tasks(settings: Settings, task_group_id: int, log: ActivityRecorder) -> None:
+def _install_and_create_tasks(settings: Settings, host: TaskHost, task_group_id: int, log: ActivityRecorder) -> None:
     task_group = db.session.get(TaskGroupV2, task_group_id)
-    path = Path(task_group.path)
+    path = PurePosixPath(task_group.path)
     if task_group.origin == "wheel-file":
         source = Path(task_group.wheel_path)
-        copy = path / source.name
-        shutil.copyfile(source, copy)
-        task_group.wheel_path = str(copy)
+        copy = str(path / source.name)
+        host.put_file(source, copy)
+        task_group.wheel_path = copy
         log.debug(f"Copied {source} to {copy}")
         log.save()
-        requirement = install_requirement(str(copy), task_group.pip_extras, None)
+        requirement = install_requirement(copy, task_group.pip_extras, None)
     else:
         requirement = install_requirement(task_group.pkg_name, task_group.pip_extras, task_group.version)
 
     interpreter = tasks_python(settings, task_group.python_version)
     if interpreter is None:
         raise StepFailed(f"Python version {task_group.python_version} is not available for Fractal task collection.")
-    venv = Venv(Path(task_group.venv_path), log, PROGRESS_LABEL)
+    venv = Venv(host, PurePosixPath(task_group.venv_path), log, PROGRESS_LABEL)
     venv.create(interpreter)
     venv.prepare_pip(settings.FRACTAL_MAX_PIP_VERSION)
     venv.install(requirement)
@@ -107,15 +114,15 @@ def _install_and_create_tasks(settings: Settings, task_group_id: int, log: Activ
         )
     size_kb, file_number = venv.size()
 
-    package_root = Path(installed.location) / task_group.pkg_name.replace("-", "_")
+    package_root = PurePosixPath(installed.location) / task_group.pkg_name.replace("-", "_")
     log.debug(f"Package root: {package_root}")
     log.info(f"Reading and validating the manifest {installed.manifest_path}")
-    manifest = read_manifest(installed.manifest_path)
+    manifest = read_manifest(host, str(installed.manifest_path))
     log.info(f"The manifest is valid: {len(manifest.task_list)} tasks")
     tasks = tasks_from_manifest(
         manifest, python_bin=str(venv.python), package_root=str(package_root), version=task_group.version
     )
-    check_task_scripts_exist(tasks)
+    check_task_scripts_exist(host, tasks)
     task_group.task_list = [task_row(task) for task in tasks]
     task_group.pip_freeze = pip_freeze
     task_group.venv_size_in_kB = size_kb
@@ -125,13 +132,14 @@ def _install_and_create_tasks(settings: Settings, task_group_id: int, log: Activ
     log.info("Stored pip freeze, environment size and number of files in the task group")
 
 
-def _abort(log: ActivityRecorder, task_group_id: int, reason: str, created: Optional[Path]) -> None:
-    """Leave nothing but the failed activity: remove what was created, delete the task group."""
+def _abort(log: ActivityRecorder, task_group_id: int, reason: str, created_on: Optional[TaskHost] = None) -> None:
+    """Leave nothing but the failed activity: remove the folder if this procedure
+    created it (on `created_on`), delete the task group."""
     db.session.rollback()
     log.error(reason)
-    if created is not None:
-        remove_folder(created, log)
     task_group = db.session.get(TaskGroupV2, task_group_id)
+    if created_on is not None and task_group is not None:
+        remove_folder(created_on, task_group.path, log)
     if task_group is not None:
         delete_task_group(task_group)
         log.info(f"Deleted task group {task_group_id}.")

@@ -4,7 +4,7 @@ The endpoint runs the checks of the contract in order, stores the task
 group and a `pending` activity, and starts the background collection
 (`pip_collection`); the client polls the activity.
 """
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from flask import Blueprint
@@ -24,6 +24,7 @@ from fractal_server.schemas.tasks import TaskCreateQuery, TaskGroupActivityRead
 from fractal_server.server_state import server_state
 from fractal_server.task_collection.background import start_in_background
 from fractal_server.task_collection.collectors import TaskCollector
+from fractal_server.task_collection.hosts import task_host_for
 from fractal_server.task_collection.packages import InvalidWheelName, normalize_package_name, parse_wheel_name
 from fractal_server.task_collection.pip_collection import collect_pip, tasks_python
 from fractal_server.task_collection.pypi import resolve_version
@@ -79,16 +80,15 @@ def request_collection(user: User, query: TaskCreateQuery, body: TaskCollectPip)
 
     user_group_id = resolve_user_group_id(user, query.private, query.user_group_id)
     check_user_settings(user, state.backend)
-    if state.backend.task_host is not None:
-        raise ApiError(
-            422, f"Pip task collection is not available with FRACTAL_RUNNER_BACKEND='{state.backend.name}' yet."
-        )
-    path = Path(settings.FRACTAL_TASKS_DIR) / str(user.id) / pkg_name / version
+    host = task_host_for(user)
+    path = PurePosixPath(host.base_dir) / str(user.id) / pkg_name / version
 
     check_task_group_unique(user, pkg_name, version, user_group_id)
     check_path_is_free(path)
-    if path.exists():
+    # A remote host is not reached while answering: the background work checks it.
+    if not host.remote and host.exists(str(path)):
         raise ApiError(422, f"{path} already exists.")
+    # A wheel is a file of the server's machine (uploaded to a remote host by the background work).
     if wheel_path is not None and not Path(wheel_path).is_file():
         raise ApiError(422, f"No such file: {wheel_path}.")
 
@@ -122,7 +122,7 @@ def request_collection(user: User, query: TaskCreateQuery, body: TaskCollectPip)
     return activity
 
 
-def check_path_is_free(path: Path) -> None:
+def check_path_is_free(path: PurePosixPath) -> None:
     other = db.session.scalar(select(TaskGroupV2).where(TaskGroupV2.path == str(path)))
     if other is not None:
         raise ApiError(

@@ -1,20 +1,18 @@
 """The commands that build and inspect a task group's virtual environment.
 
-Each step runs one program with an argument list (never a shell string), logs
-the command line and what it printed, and raises `StepFailed` on a non-zero
-exit status. Package names, versions and paths reach these functions
-already validated (see `packages`).
+Each step runs one program on the task host with an argument list (never a
+shell string), logs the command line and what it printed, and raises
+`StepFailed` on a non-zero exit status. Package names, versions and paths
+reach these functions already validated (see `packages`).
 """
-import os
 import shlex
-import stat
-import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Optional
 
 from fractal_server.task_collection.activity_log import ActivityRecorder, progress_stamp
+from fractal_server.task_collection.hosts import TaskHost, TaskHostError
 
 MANIFEST_FILE_NAME = "__FRACTAL_MANIFEST__.json"
 
@@ -23,22 +21,28 @@ class StepFailed(Exception):
     """A command of the procedure failed; the message says which and why."""
 
 
-def subprocess_environment() -> dict[str, str]:
-    """The server's environment (pip configuration included), without what would leak into the venv."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+# Run by the venv's python with the venv's path: disk usage in kB (as `du -sk`) and number of regular files.
+MEASURE_SIZE = """
+import os, stat, sys
+blocks, files = os.lstat(sys.argv[1]).st_blocks, 0
+for root, dirs, names in os.walk(sys.argv[1]):
+    for name in dirs + names:
+        info = os.lstat(os.path.join(root, name))
+        blocks += info.st_blocks
+        files += stat.S_ISREG(info.st_mode)
+print(blocks * 512 // 1024, files)
+"""
 
 
-def run_command(argv: list[str], log: ActivityRecorder, what: str, action: str) -> str:
-    """Run `argv`, log it and its output, save the log; return its stdout."""
+def run_command(host: TaskHost, argv: list[str], log: ActivityRecorder, what: str, action: str) -> str:
+    """Run `argv` on `host`, log it and its output, save the log; return its stdout."""
     log.debug(f"{progress_stamp(action)} START {what}: {shlex.join(argv)}")
     started = time.monotonic()
     try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=subprocess_environment()
-        )
-    except OSError as error:
+        done = host.run(argv)
+    except TaskHostError as error:
         log.save()
-        raise StepFailed(f"{what}: cannot run {argv[0]} ({error}).") from None
+        raise StepFailed(f"{what}: {error}") from None
     log.output("stdout", done.stdout)
     log.output("stderr", done.stderr)
     elapsed = time.monotonic() - started
@@ -51,20 +55,23 @@ def run_command(argv: list[str], log: ActivityRecorder, what: str, action: str) 
 
 @dataclass(frozen=True)
 class Venv:
-    path: Path
+    host: TaskHost
+    path: PurePosixPath
     log: ActivityRecorder
     action: str
     """Label of the progress lines, e.g. `collect-task`."""
 
     @property
-    def python(self) -> Path:
+    def python(self) -> PurePosixPath:
         return self.path / "bin" / "python"
 
     def _pip(self, *args: str, what: str) -> str:
-        return run_command([str(self.python), "-m", "pip", *args], self.log, what, self.action)
+        return run_command(self.host, [str(self.python), "-m", "pip", *args], self.log, what, self.action)
 
     def create(self, interpreter: str) -> None:
-        run_command([interpreter, "-m", "venv", str(self.path), "--copies"], self.log, "create venv", self.action)
+        run_command(
+            self.host, [interpreter, "-m", "venv", str(self.path), "--copies"], self.log, "create venv", self.action
+        )
 
     def prepare_pip(self, max_pip_version: str) -> None:
         """pip upgraded (but not beyond the cap), and setuptools."""
@@ -74,8 +81,8 @@ class Venv:
     def install(self, *requirements: str, what: str = "install package") -> None:
         self._pip("install", "--no-cache-dir", *requirements, what=what)
 
-    def install_requirements_file(self, requirements: Path) -> None:
-        self._pip("install", "--no-cache-dir", "-r", str(requirements), what="install from pip freeze")
+    def install_requirements_file(self, requirements: str) -> None:
+        self._pip("install", "--no-cache-dir", "-r", requirements, what="install from pip freeze")
 
     def pin(self, pinned_versions: dict[str, str]) -> None:
         """Each pinned package must already be installed; then all are installed at once, one argument each."""
@@ -106,16 +113,13 @@ class Venv:
 
     def size(self) -> tuple[int, int]:
         """Disk usage in kB (as `du -sk`) and number of regular files."""
-        blocks = os.lstat(self.path).st_blocks
-        files = 0
-        for root, dirs, names in os.walk(self.path):
-            for name in dirs:
-                blocks += os.lstat(os.path.join(root, name)).st_blocks
-            for name in names:
-                info = os.lstat(os.path.join(root, name))
-                blocks += info.st_blocks
-                files += stat.S_ISREG(info.st_mode)
-        size_kb = blocks * 512 // 1024
+        try:
+            done = self.host.run([str(self.python), "-c", MEASURE_SIZE, str(self.path)])
+        except TaskHostError as error:
+            raise StepFailed(f"Cannot measure the virtual environment: {error}") from None
+        if done.returncode != 0:
+            raise StepFailed(f"Cannot measure the virtual environment: {done.stderr.strip()}")
+        size_kb, files = (int(word) for word in done.stdout.split())
         self.log.debug(f"Virtual environment size: {size_kb} kB, {files} files")
         return size_kb, files
 
@@ -130,10 +134,10 @@ class InstalledPackage:
     manifest_relative_path: Optional[str]
 
     @property
-    def manifest_path(self) -> Optional[Path]:
+    def manifest_path(self) -> Optional[PurePosixPath]:
         if self.manifest_relative_path is None:
             return None
-        return Path(self.location) / self.manifest_relative_path
+        return PurePosixPath(self.location) / self.manifest_relative_path
 
     @classmethod
     def parse(cls, output: str, module: str) -> "InstalledPackage":
@@ -158,9 +162,9 @@ class InstalledPackage:
         missing = [key for key in ("Name", "Version", "Location") if not fields.get(key)]
         if missing:
             raise StepFailed(f"pip show did not print {', '.join(missing)}.")
-        manifests = [f for f in files if Path(f).name == MANIFEST_FILE_NAME]
+        manifests = [f for f in files if PurePosixPath(f).name == MANIFEST_FILE_NAME]
         if len(manifests) > 1:
-            manifests = [f for f in manifests if Path(f).parent == Path(module)]
+            manifests = [f for f in manifests if PurePosixPath(f).parent == PurePosixPath(module)]
             if len(manifests) != 1:
                 raise StepFailed(f"The package has several {MANIFEST_FILE_NAME} files, none of them in {module}/.")
         return cls(fields["Name"], fields["Version"], fields["Location"], manifests[0] if manifests else None)

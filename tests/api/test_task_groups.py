@@ -380,7 +380,10 @@ def test_ssh_settings_are_validated_before_any_change(app, client, alice, slurm_
         settings.ssh_host, settings.ssh_tasks_dir = "host", "/tasks"
         db.session.commit()
     response = client.post(f"/api/v2/task-group/{group_id}/reactivate/", headers=headers)
-    assert (response.status_code, response.json["status"]) == (202, "failed")
+    assert (response.status_code, response.json["status"]) == (202, "pending")
+    activity = wait_for_activity(client, headers, response.json["id"])
+    assert activity["status"] == "failed"
+    assert "the look-alike remote host cannot be reached" in activity["log"]
     # Groups of origin `other` need no settings.
     other = create_task_group(app, alice_id, pkg_name="other")
     with app.app_context():

@@ -5,33 +5,18 @@ a background thread of the test process by pip (which reaches the package
 index for pip and setuptools). The mock task package of `tests/mock_tasks`
 is built into a wheel once per session.
 """
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from appdb import reset_database
 
-from .helpers import MOCK_PACKAGE, empty_folder
+from .helpers import build_mock_wheel, empty_folder
 
 
 @pytest.fixture(scope="session")
 def mock_wheel(tmp_path_factory) -> Path:
-    """`fractal_tasks_mock-<version>-py3-none-any.whl`, built from a copy of `tests/mock_tasks`.
-
-    (A copy, so that the build leaves no `build/` or `*.egg-info` in the source tree.)
-    """
-    root = tmp_path_factory.mktemp("mock-wheel")
-    source = root / "source"
-    shutil.copytree(MOCK_PACKAGE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(root / "dist"), str(source)],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = (root / "dist").glob("fractal_tasks_mock-*.whl")
-    return wheel
+    """`fractal_tasks_mock-<version>-py3-none-any.whl`, built from `tests/mock_tasks`."""
+    return build_mock_wheel(tmp_path_factory.mktemp("mock-wheel"))
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -64,6 +66,22 @@ def wait_for_activity(
             return response.json
         time.sleep(interval)
     raise AssertionError(f"activity {activity_id} not finished after {timeout}s")
+
+
+def build_mock_wheel(root: Path) -> Path:
+    """`fractal_tasks_mock-<version>-py3-none-any.whl` in `root/dist`, built from a copy of `tests/mock_tasks`.
+
+    (A copy, so that the build leaves no `build/` or `*.egg-info` in the source tree.)
+    """
+    source = root / "source"
+    shutil.copytree(MOCK_PACKAGE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(root / "dist"), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (root / "dist").glob("fractal_tasks_mock-*.whl")
+    return wheel
 
 
 def build_wheel(

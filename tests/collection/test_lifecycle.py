@@ -5,7 +5,7 @@ from conftest import SLURM_SSH_LOOK_ALIKE
 
 from fractal_server.config.settings import tasks_python_key
 from fractal_server.db import db, utc_now
-from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, TaskV2
+from fractal_server.db.models import TaskGroupActivityV2, TaskGroupV2, TaskV2, User
 from fractal_server.process_identity import this_process_id
 from fractal_server.task_collection.background import fail_orphaned_activities
 
@@ -145,14 +145,21 @@ def test_failed_reactivation_removes_the_new_environment(app, client, alice, tmp
     assert group(app, group_id)["active"] is False
 
 
-def test_remote_environments_are_refused_without_change(app, client, alice, replace_backend, tmp_path):
-    _, headers = alice
+def test_an_unreachable_remote_host_fails_the_activity_and_keeps_the_group(
+    app, client, alice, replace_backend, tmp_path
+):
+    alice_id, headers = alice
     replace_backend(**SLURM_SSH_LOOK_ALIKE, required_user_settings=())
+    with app.app_context():
+        db.session.get(User, alice_id).settings.ssh_tasks_dir = str(tmp_path)
+        db.session.commit()
     group_id = collected_group(app, tmp_path / "pkg")
     response = client.post(f"/api/v2/task-group/{group_id}/deactivate/", headers=headers)
-    assert (response.status_code, response.json["status"]) == (202, "failed")
-    assert "not available yet. The task group was left unchanged." in response.json["log"]
-    assert group(app, group_id)["active"] is True
+    assert (response.status_code, response.json["status"]) == (202, "pending")
+    activity = wait_for_activity(client, headers, response.json["id"])
+    assert activity["status"] == "failed"
+    assert "the look-alike remote host cannot be reached" in activity["log"]
+    assert group(app, group_id) is not None  # kept, as after any failed deactivation
 
 
 # --- Recovery after a crash ---

@@ -2,6 +2,7 @@
 import pytest
 from pydantic import ValidationError
 
+from fractal_server.task_collection.hosts import LocalTaskHost
 from fractal_server.task_collection.manifest import (
     Manifest,
     ManifestError,
@@ -101,7 +102,7 @@ def test_task_scripts_must_exist(tmp_path):
     data = Manifest.model_validate(manifest({"name": "t", "executable_non_parallel": "here.py", "executable_parallel": "gone.py"}))
     tasks = tasks_from_manifest(data, python_bin="/p", package_root=str(tmp_path), version=None)
     with pytest.raises(ManifestError) as info:
-        check_task_scripts_exist(tasks)
+        check_task_scripts_exist(LocalTaskHost(str(tmp_path)), tasks)
     assert str(info.value) == f"Task t has command_parallel pointing to missing file {tmp_path}/gone.py."
 
 
@@ -109,10 +110,10 @@ def test_read_manifest(tmp_path):
     path = tmp_path / "__FRACTAL_MANIFEST__.json"
     path.write_text("{not json")
     with pytest.raises(ManifestError, match="Cannot read the manifest"):
-        read_manifest(path)
+        read_manifest(LocalTaskHost(str(tmp_path)), str(path))
     path.write_text('{"manifest_version": "2"}')
     with pytest.raises(ManifestError, match="manifest.task_list: field required"):
-        read_manifest(path)
+        read_manifest(LocalTaskHost(str(tmp_path)), str(path))
 
 
 @pytest.mark.parametrize(

@@ -96,9 +96,28 @@ def test_user_settings_of_the_backend(app, post, mock_wheel, monkeypatch):
     assert detail(post(package=str(mock_wheel))) == (
         "User settings are not valid for FRACTAL_RUNNER_BACKEND='slurm'. Original error: missing slurm_user, project_dir"
     )
-    monkeypatch.setattr(state, "backend", dataclasses.replace(state.backend, **SLURM_SSH_LOOK_ALIKE, required_user_settings=()))
+    ssh = dataclasses.replace(state.backend, **SLURM_SSH_LOOK_ALIKE, required_user_settings=("ssh_tasks_dir",))
+    monkeypatch.setattr(state, "backend", ssh)
     assert detail(post(package=str(mock_wheel))) == (
-        "Pip task collection is not available with FRACTAL_RUNNER_BACKEND='slurm_ssh' yet."
+        "User settings are not valid for FRACTAL_RUNNER_BACKEND='slurm_ssh'. Original error: missing ssh_tasks_dir"
+    )
+
+
+def test_with_a_remote_host_the_path_is_under_ssh_tasks_dir_and_not_checked(app, post, mock_wheel, monkeypatch):
+    state = app.extensions["fractal"]
+    ssh = dataclasses.replace(state.backend, **SLURM_SSH_LOOK_ALIKE, required_user_settings=("ssh_tasks_dir",))
+    monkeypatch.setattr(state, "backend", ssh)
+    with app.app_context():
+        db.session.get(User, 1).settings.ssh_tasks_dir = "/remote/tasks"
+        db.session.commit()
+    response = post(package=str(mock_wheel))
+    assert response.status_code == 202, response.json
+    with app.app_context():
+        task_group = db.session.get(TaskGroupV2, response.json["taskgroupv2_id"])
+        assert (task_group.path, task_group.wheel_path) == ("/remote/tasks/1/fractal-tasks-mock/0.0.1", str(mock_wheel))
+    # The wheel is a file of the server's machine, uploaded by the background work.
+    assert detail(post(package="/remote/fractal_tasks_mock-0.0.2-py3-none-any.whl")) == (
+        "No such file: /remote/fractal_tasks_mock-0.0.2-py3-none-any.whl."
     )
 
 

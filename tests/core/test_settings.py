@@ -355,6 +355,14 @@ def test_relative_folders_become_absolute_with_a_warning(tmp_path, monkeypatch, 
     assert '"../jobs"' in jobs_warning and str(jobs) in jobs_warning
 
 
+def test_a_relative_known_hosts_file_becomes_absolute(tmp_path, monkeypatch, config_log):
+    monkeypatch.chdir(tmp_path)
+    settings = settings_from({"FRACTAL_SSH_KNOWN_HOSTS_FILE": "ssh/known_hosts"})
+    assert settings.FRACTAL_SSH_KNOWN_HOSTS_FILE == tmp_path.resolve() / "ssh" / "known_hosts"
+    [warning] = messages(config_log, logging.WARNING)
+    assert warning.startswith('FRACTAL_SSH_KNOWN_HOSTS_FILE="ssh/known_hosts" is not an absolute path')
+
+
 def test_absolute_folders_are_kept_silently(tmp_path, config_log):
     settings = settings_from({"FRACTAL_TASKS_DIR": str(tmp_path / "t"),
                               "FRACTAL_RUNNER_WORKING_BASE_DIR": str(tmp_path / "j")})
@@ -420,6 +428,7 @@ def test_defaults_of_every_variable():
         "FRACTAL_SLURM_POLL_INTERVAL": 5,
         "FRACTAL_SLURM_SBATCH_SLEEP": 0,
         "FRACTAL_SLURM_ERROR_HANDLING_INTERVAL": 5,
+        "FRACTAL_SSH_KNOWN_HOSTS_FILE": None,
         "FRACTAL_API_SUBMIT_RATE_LIMIT": 2,
         "FRACTAL_RUNNER_TASKS_INCLUDE_IMAGE": (
             "Copy OME-Zarr structure;Convert Metadata Components from 2D to 3D"

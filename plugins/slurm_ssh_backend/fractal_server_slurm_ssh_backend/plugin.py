@@ -3,8 +3,10 @@ import shutil
 
 from fractal_server.config.errors import FractalConfigurationError
 from fractal_server.plugins import hookimpl
-from fractal_server.runner.backend import RunnerBackend
+from fractal_server.runner.backend import RunnerBackend, UserSettingsError
 from fractal_server_slurm_backend.config import check_slurm_config_file
+from fractal_server_slurm_ssh_backend.address import parse_ssh_host
+from fractal_server_slurm_ssh_backend.task_host import open_task_host
 
 DISTRIBUTION = "fractal-server-slurm-ssh-backend"
 
@@ -21,11 +23,11 @@ def check_slurm_ssh_settings(settings) -> None:
         )
 
 
-def open_remote_task_host(settings, user_settings):
-    raise NotImplementedError(
-        "Building task environments over SSH is not available yet in this version "
-        "of the slurm_ssh backend plugin."
-    )
+def check_ssh_user_settings(user_settings) -> None:
+    try:
+        parse_ssh_host(user_settings.ssh_host)
+    except ValueError as error:
+        raise UserSettingsError(str(error)) from None
 
 
 def create_slurm_ssh_runner(context):
@@ -42,7 +44,7 @@ def fractal_runner_backends():
             name="slurm_ssh",
             check_settings=check_slurm_ssh_settings,
             create_runner=create_slurm_ssh_runner,
-            task_host=open_remote_task_host,
+            task_host=open_task_host,
             required_user_settings=(
                 "ssh_host",
                 "ssh_username",
@@ -51,6 +53,7 @@ def fractal_runner_backends():
                 "ssh_jobs_dir",
                 "slurm_accounts",
             ),
+            check_user_settings=check_ssh_user_settings,
             distribution=DISTRIBUTION,
         )
     ]
