@@ -12,15 +12,11 @@ WRAPPER_SCRIPT = Path(call_wrapper.__file__)
 """The standalone call wrapper; backends run it, or copy it where the calls run."""
 
 
-def call_argv(call: TaskCall, root: PurePath, args_root: Optional[PurePath] = None) -> list[str]:
-    """The task's command line, with its files under `root` (the job folder where the call runs).
-
-    `args_root`, if given, is where the call reads its arguments file instead
-    (e.g. the server-side folder, readable where the call runs).
-    """
+def call_argv(call: TaskCall, root: PurePath) -> list[str]:
+    """The task's command line, with its files under `root` (the job folder where the call runs)."""
     return shlex.split(call.command) + [
         "--args-json",
-        str(call.args_file(args_root or root)),
+        str(call.args_file(root)),
         "--out-json",
         str(call.out_file(root)),
     ]
@@ -33,17 +29,15 @@ def phase_spec(
     parallel: Optional[int],
     chunk_size: Optional[int] = None,
     launcher: Sequence[str] = (),
-    args_root: Optional[PurePath] = None,
 ) -> dict:
-    """The call wrapper's phase file, for calls that run with their files under `root`
-    (their arguments files under `args_root`, if given)."""
+    """The call wrapper's phase file, for calls that run with their files under `root`."""
     return {
         "parallel": parallel,
         "chunk_size": chunk_size,
         "launcher": list(launcher),
         "calls": [
             {
-                "argv": call_argv(call, root, args_root),
+                "argv": call_argv(call, root),
                 "log": str(call.log_file(root)),
                 "status": str(call.status_file(root)),
             }

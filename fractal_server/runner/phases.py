@@ -30,7 +30,7 @@ class Detached(Exception):
     """This process let go of the job (it is shutting down); another one adopts it."""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class PhaseKey:
     order: int
     """Workflow position of the task."""
