@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 import os
 import re
+import subprocess
 from contextlib import ExitStack
 
 import bcrypt
@@ -244,3 +245,11 @@ def declared_operations(app) -> list:
         url = path + ("?" + "&".join(f"{name}=1" for name in required) if required else "")
         found.append((spec.method, url, spec))
     return sorted(found, key=lambda item: (item[1], item[0]))
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """The local SLURM cluster (tests/slurm, tests/ssh); fail, not skip, when it is down: `./scripts/test` starts it."""
+    result = subprocess.run(["scontrol", "ping"], capture_output=True, text=True)
+    if "is UP" not in result.stdout:
+        pytest.fail("no SLURM controller answers; run `scripts/slurm-cluster start` as root")

@@ -78,6 +78,8 @@ class Settings(BaseModel):
     FRACTAL_SLURM_POLL_INTERVAL: int = 5
     FRACTAL_SLURM_SBATCH_SLEEP: float = 0
     FRACTAL_SLURM_ERROR_HANDLING_INTERVAL: int = 5
+    FRACTAL_SLURM_OUTAGE_LIMIT: PositiveInt = 600
+    """Seconds that `squeue` may keep failing (controller down, SSH host unreachable) while jobs wait."""
     FRACTAL_SSH_KNOWN_HOSTS_FILE: Optional[Path] = None
     """Host keys that SSH connections trust (slurm_ssh); unset: the server account's ~/.ssh/known_hosts."""
 

@@ -9,15 +9,18 @@ and `shared/` (world-readable: the mock tasks, gate files).
 """
 
 import json
+import os
 import shutil
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 from runner.conftest import MOCK_TASKS, create_task, wait_for_job
-from servers import DEFAULT_ADMIN, FRACTALCTL_START, Client, Deployment, ServerProcess
+from servers import DEFAULT_ADMIN, FRACTALCTL_START, Client, Deployment, ServerProcess, postgres, throwaway_database, wait_until
 
-from .cluster import SERVICE_ACCOUNT, TASK_USERS, make_owned_dir
+from .cluster import SERVICE_ACCOUNT, TASK_USERS, TEST_BASE_DIR, cancel_jobs_under, make_owned_dir, running_slurm_jobs
 
 AS_SERVICE_ACCOUNT = [
     "setpriv",
@@ -45,7 +48,9 @@ SLURM_CONFIG = {
 
 
 class SlurmDeployment:
-    def __init__(self, root: Path, database: str):
+    """A `slurm` server by default; `slurm_config` and `environ` change its configuration (e.g. `slurm_ssh`)."""
+
+    def __init__(self, root: Path, database: str, slurm_config: Optional[dict] = None, **environ: str):
         self.root = root
         self.server_dir = make_owned_dir(root / "server", SERVICE_ACCOUNT, 0o755)
         self.project_dirs = {user: make_owned_dir(root / user, user, 0o700) for user in TASK_USERS}
@@ -54,14 +59,17 @@ class SlurmDeployment:
         for path in [self.shared, *self.shared.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
         config = self.server_dir / "slurm_config.json"
-        config.write_text(json.dumps(SLURM_CONFIG))
+        config.write_text(json.dumps(slurm_config or SLURM_CONFIG))
         self.servers = Deployment(
             self.server_dir,
             database,
-            FRACTAL_RUNNER_BACKEND="slurm",
-            FRACTAL_SLURM_CONFIG_FILE=str(config),
-            FRACTAL_SLURM_POLL_INTERVAL="1",
-            FRACTAL_SLURM_ERROR_HANDLING_INTERVAL="2",
+            **{
+                "FRACTAL_RUNNER_BACKEND": "slurm",
+                "FRACTAL_SLURM_CONFIG_FILE": str(config),
+                "FRACTAL_SLURM_POLL_INTERVAL": "1",
+                "FRACTAL_SLURM_ERROR_HANDLING_INTERVAL": "2",
+                **environ,
+            },
         )
 
     @property
@@ -85,15 +93,15 @@ class SlurmDeployment:
 
 
 class User:
-    """A Fractal user of the deployment, over HTTP, with one project."""
+    """A Fractal user of the deployment, over HTTP, with one project whose datasets are under `project_dir`."""
 
-    def __init__(self, deployment: SlurmDeployment, credentials: tuple[str, str], slurm_user: str):
+    def __init__(self, deployment: SlurmDeployment, credentials: tuple[str, str], project_dir: Path):
         self.deployment = deployment
         self.credentials = credentials
-        self.slurm_user = slurm_user
-        self.project_dir = deployment.project_dirs[slurm_user]
+        self.project_dir = project_dir
         self.headers = deployment.server.login(credentials)
-        self.project_id = self.post("/api/v2/project/", {"name": f"project-{slurm_user}"})["id"]
+        self.id = self.get("/auth/current-user/")["id"]
+        self.project_id = self.post("/api/v2/project/", {"name": f"project-{project_dir.name}"})["id"]
 
     @property
     def client(self) -> Client:
@@ -146,14 +154,14 @@ class User:
     def wait(self, job_id: int, timeout: float = 90) -> dict:
         return wait_for_job(self.client, self.headers, self.project_id, job_id, timeout)
 
+    def give_settings(self, user_id: int, settings: dict) -> None:
+        """As a superuser: set a user's settings."""
+        self.post(f"/auth/users/{user_id}/settings/", settings, 200, "patch")
+
     def give_slurm_user(self, user_id: int, slurm_user: str) -> None:
         """As a superuser: the user's jobs run as `slurm_user`, in its project folder."""
-        settings = {
-            "slurm_user": slurm_user,
-            "project_dir": str(self.deployment.project_dirs[slurm_user]),
-            "slurm_accounts": [],
-        }
-        self.post(f"/auth/users/{user_id}/settings/", settings, 200, "patch")
+        project_dir = str(self.deployment.project_dirs[slurm_user])
+        self.give_settings(user_id, {"slurm_user": slurm_user, "project_dir": project_dir, "slurm_accounts": []})
 
     def images(self, dataset_id: int) -> list[dict]:
         return self.get(f"{self.project}/dataset/{dataset_id}/export/")["images"]
@@ -163,10 +171,48 @@ def make_users(deployment: SlurmDeployment) -> tuple[User, User]:
     """The default admin, whose jobs run as `fractal-user1`, and a new verified
     user, whose jobs run as `fractal-user2`."""
     first, second = TASK_USERS
-    admin = User(deployment, DEFAULT_ADMIN, first)
-    admin.give_slurm_user(admin.get("/auth/current-user/")["id"], first)
+    admin = User(deployment, DEFAULT_ADMIN, deployment.project_dirs[first])
+    admin.give_slurm_user(admin.id, first)
     credentials = ("user2@fractal.xy", "a-password-of-user2")
     user_id = admin.post("/auth/register/", {"email": credentials[0], "password": credentials[1]})["id"]
     admin.post(f"/auth/users/{user_id}/", {"is_verified": True}, 200, "patch")
     admin.give_slurm_user(user_id, second)
-    return admin, User(deployment, credentials, second)
+    return admin, User(deployment, credentials, deployment.project_dirs[second])
+
+
+@contextmanager
+def running_deployment(name: str, slurm_config: Optional[dict] = None, **environ: str):
+    """A started `SlurmDeployment` on a throw-away database, under a new folder of
+    TEST_BASE_DIR; at the end, its server is killed and the task users' SLURM
+    jobs under that folder are cancelled."""
+    suffix = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    root = TEST_BASE_DIR / f"{name}-{suffix}"
+    root.mkdir(mode=0o755)
+    with throwaway_database(f"fractal_{name}_{suffix}") as database:
+        deployment = SlurmDeployment(root, database, slurm_config, **environ)
+        deployment.servers.set_db()
+        deployment.start()
+        try:
+            yield deployment
+        finally:
+            deployment.kill()
+    cancel_jobs_under(root, TASK_USERS)
+    shutil.rmtree(root)
+
+
+def wait_running(user: User, job: dict, task_name: str) -> list[str]:
+    """The ids of the SLURM jobs of a task of `job`, once they run (the Fractal job is still submitted)."""
+    ids = wait_until(lambda: running_slurm_jobs(job, task_name), 60, f"SLURM jobs of {task_name} to run")
+    assert user.job(job["id"])["status"] == "submitted"
+    return ids
+
+
+def server_file(job: dict, *parts: str) -> Path:
+    """A file of the job's server-side folder."""
+    return Path(job["working_dir"], *parts)
+
+
+def job_row(database: str, job_id: int) -> tuple:
+    """(status, runner_state) of a job, from the database."""
+    with postgres(database) as connection:
+        return connection.execute("SELECT status, runner_state FROM jobv2 WHERE id = %s", (job_id,)).fetchone()

@@ -7,17 +7,14 @@ checks that end once (`time_limit_job`), through a real server.
 """
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from .cluster import SERVICE_ACCOUNT, TASK_USERS, make_owned_dir
+from .contract_as_service_account import check_as_service_account
 from .deployment import AS_SERVICE_ACCOUNT, SLURM_CONFIG, TASK_PYTHON
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
-DRIVER = Path(__file__).with_name("contract_as_service_account.py")
 
 
 def test_the_slurm_backend_fulfils_the_contract(shared_dirs):
@@ -44,15 +41,4 @@ def test_the_slurm_backend_fulfils_the_contract(shared_dirs):
         "task_dir": str(task_dir),
         "python": TASK_PYTHON,
     }
-    spec_file = shared_dirs.server / "contract.json"
-    spec_file.write_text(json.dumps(spec))
-    spec_file.chmod(0o644)
-    result = subprocess.run(
-        [*AS_SERVICE_ACCOUNT, sys.executable, str(DRIVER), str(spec_file)],
-        capture_output=True,
-        text=True,
-        cwd="/",
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "contract holds"
+    check_as_service_account(spec, shared_dirs.server / "contract.json", AS_SERVICE_ACCOUNT)

@@ -2,24 +2,20 @@
 
 The server runs as the service account; each user's tasks run as that
 user's `slurm_user`, through sudo. SLURM's job-completion log is the test
-oracle of which SLURM jobs ran and how they ended (real clusters do not
-have it; the backend never reads it).
+oracle of which SLURM jobs ran and how they ended.
 """
 
 import json
-import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
 from servers import postgres, wait_until
 
-from .cluster import as_task_user, run
-from .deployment import make_users
+from .cluster import as_task_user, run, slurm_jobs
+from .deployment import job_row, make_users, server_file, wait_running
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
-JOBCOMP_LOG = Path("/var/log/slurm/jobcomp.log")
 
 
 @pytest.fixture(scope="module")
@@ -50,40 +46,6 @@ def time_limit_job(user1):
 def running_server(slurm_deployment):
     """A test that failed between a kill and a restart leaves no dead server to the next ones."""
     slurm_deployment.ensure_running()
-
-
-# --- SLURM, as seen from the tests --------------------------------------
-
-
-def slurm_jobs(job: dict) -> list[dict]:
-    """The finished SLURM jobs of a Fractal job (jobcomp records of its user-side folder), in order."""
-    records = []
-    for line in JOBCOMP_LOG.read_text().splitlines():
-        fields = dict(re.findall(r"(\w+)=(\S*)", line))
-        if fields.get("WorkDir") == job["working_dir_user"]:
-            records.append(fields)
-    return records
-
-
-def running_slurm_jobs(job: dict, task_name: str) -> list[str]:
-    """The running SLURM jobs of a Fractal job's task (SLURM job names are task names)."""
-    listed = run(["squeue", "--noheader", "--format=%i %j %Z", "--states=RUNNING"])
-    return [
-        job_id
-        for job_id, name, workdir in (line.split(maxsplit=2) for line in listed.stdout.splitlines())
-        if workdir == job["working_dir_user"] and name.startswith(f"{task_name}-")
-    ]
-
-
-def wait_running(user, job: dict, task_name: str) -> list[str]:
-    ids = wait_until(lambda: running_slurm_jobs(job, task_name), 60, f"SLURM jobs of {task_name} to run")
-    assert user.job(job["id"])["status"] == "submitted"
-    return ids
-
-
-def server_file(job: dict, *parts: str) -> Path:
-    """A file of the job's server-side folder."""
-    return Path(job["working_dir"], *parts)
 
 
 # --- the tests ------------------------------------------------------------
@@ -212,11 +174,6 @@ def test_a_slurm_job_cancelled_outside_fractal(user1):
     assert "\nSTDERR:\n" in log and f"JOB {slurm_id} ON" in log and "CANCELLED AT" in log
 
 
-def job_row(database: str, job_id: int) -> tuple:
-    with postgres(database) as connection:
-        return connection.execute("SELECT status, runner_state FROM jobv2 WHERE id = %s", (job_id,)).fetchone()
-
-
 def test_a_job_of_a_killed_server_is_adopted_and_no_call_runs_twice(slurm_deployment, user1):
     create = user1.task("create", non_parallel="create_images.py")
     gated = user1.task("gated", parallel="generic_parallel.py")
@@ -277,8 +234,9 @@ def test_users_cannot_read_each_other_job_folders(user1, user2):
         job = user.wait(user.submit(user.workflow((task_id, {})), user.dataset("private"))["id"])
         assert job["status"] == "done", job["log"]
         assert Path(job["working_dir_user"]).is_relative_to(user.project_dir)
-        assert Path(job["working_dir_user"]).owner() == user.slurm_user
-        jobs[user.slurm_user] = job
+        slurm_user = user.project_dir.owner()
+        assert Path(job["working_dir_user"]).owner() == slurm_user
+        jobs[slurm_user] = job
     for reader, owner in (("fractal-user2", "fractal-user1"), ("fractal-user1", "fractal-user2")):
         folder = Path(jobs[owner]["working_dir_user"])
         for argv in (["ls", str(folder)], ["cat", str(next(folder.glob("0_*/0.log")))]):

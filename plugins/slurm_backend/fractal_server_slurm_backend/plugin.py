@@ -22,16 +22,20 @@ def check_slurm_settings(settings) -> None:
             )
 
 
+def check_job_folder_setting(name: str, value: str) -> None:
+    """A user setting naming the folder of a user's job folders: it goes into scripts."""
+    try:
+        single_line(value)
+    except ValueError as error:
+        raise UserSettingsError(f"{name} {error}") from None
+    if not value.startswith("/") or ".." in value.split("/"):
+        raise UserSettingsError(f"{name}={value!r} must be an absolute path without '..'")
+
+
 def check_slurm_user_settings(user_settings) -> None:
     """A slurm_user that can only be a user name, and a project_dir that can go into a script."""
     check_user_name(user_settings.slurm_user)
-    project_dir = user_settings.project_dir
-    try:
-        single_line(project_dir)
-    except ValueError as error:
-        raise UserSettingsError(f"project_dir {error}") from None
-    if not project_dir.startswith("/") or ".." in project_dir.split("/"):
-        raise UserSettingsError(f"project_dir={project_dir!r} must be an absolute path without '..'")
+    check_job_folder_setting("project_dir", user_settings.project_dir)
 
 
 @hookimpl
