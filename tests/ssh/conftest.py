@@ -20,7 +20,8 @@ def sshd_running():
 def restart_sshd_at_the_end(sshd_running):
     """For tests that stop the sshd: it answers again afterwards, whatever happened."""
     yield
-    sshd("start")
+    if subprocess.run([str(SCRIPT), "status"], capture_output=True, timeout=60).returncode != 0:
+        sshd("start")
 
 
 @pytest.fixture

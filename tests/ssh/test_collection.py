@@ -2,69 +2,50 @@
 
 The server runs as the service account, which cannot read the remote
 user's home: every environment is built there, and every file reaches it,
-through SSH. The remote Python is Debian's `/usr/bin/python3`.
+through SSH. The remote Python is Debian's `/usr/bin/python3`. A job then
+runs the collected tasks on the cluster, over SSH too.
 """
-import json
-import os
 import shutil
-import subprocess
+from pathlib import Path
 import uuid
 
 import pytest
 from collection.helpers import build_mock_wheel, mock_manifest, wait_for_activity
-from servers import DEFAULT_ADMIN, FRACTALCTL_START, Client, Deployment, throwaway_database
-from slurm.cluster import SERVICE_ACCOUNT, TEST_BASE_DIR, as_service_account, make_owned_dir
-from slurm.deployment import AS_SERVICE_ACCOUNT, SLURM_CONFIG
+from servers import DEFAULT_ADMIN
+from slurm.cluster import as_service_account, slurm_jobs
+from slurm.deployment import SlurmDeployment, User, running_deployment
 
-from .remote import ADDRESS, KEY, KNOWN_HOSTS, PORT, REMOTE_HOME, REMOTE_USER, as_root
-
-REMOTE_PYTHON = "/usr/bin/python3"
-REMOTE_PYTHON_VERSION = subprocess.run(
-    [REMOTE_PYTHON, "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
-    capture_output=True,
-    text=True,
-    check=True,
-).stdout.strip()
+from .remote import (
+    ADDRESS,
+    PORT,
+    REMOTE_HOME,
+    REMOTE_PYTHON,
+    REMOTE_PYTHON_VERSION,
+    REMOTE_USER,
+    as_root,
+    server_environ,
+    ssh_settings,
+)
 
 
 class SSHServer:
-    """A `slurm_ssh` server run by the service account, and its default admin over HTTP."""
+    """A `slurm_ssh` server run by the service account, and its default admin over HTTP,
+    whose SSH settings lead to the test sshd with folders under `remote_root`."""
 
-    def __init__(self, root, database):
-        server_dir = make_owned_dir(root / "server", SERVICE_ACCOUNT, 0o755)
-        config = server_dir / "slurm_config.json"
-        config.write_text(json.dumps(SLURM_CONFIG))
-        self.deployment = Deployment(
-            server_dir,
-            database,
-            FRACTAL_RUNNER_BACKEND="slurm_ssh",
-            FRACTAL_SLURM_CONFIG_FILE=str(config),
-            FRACTAL_SLURM_WORKER_PYTHON=REMOTE_PYTHON,
-            FRACTAL_SSH_KNOWN_HOSTS_FILE=str(KNOWN_HOSTS),
-            FRACTAL_TASKS_PYTHON_DEFAULT_VERSION=REMOTE_PYTHON_VERSION,
-            **{f"FRACTAL_TASKS_PYTHON_{REMOTE_PYTHON_VERSION.replace('.', '_')}": REMOTE_PYTHON},
-        )
-        self.deployment.set_db()
-        self.server = self.deployment.start([*AS_SERVICE_ACCOUNT, *FRACTALCTL_START])
-        self.client = Client(self.server.url)
-        self.headers = self.server.login(DEFAULT_ADMIN)
-        self.user_id = self.call("get", "/auth/current-user/")["id"]
+    def __init__(self, deployment: SlurmDeployment, remote_root: str):
+        self.deployment = deployment
+        self.remote_root = remote_root
+        self.admin = User(deployment, DEFAULT_ADMIN, project_dir=Path(remote_root) / "zarr")
+        self.client, self.headers, self.user_id = self.admin.client, self.admin.headers, self.admin.id
+        self.set_ssh_settings()
 
     def call(self, method: str, path: str, body=None, status: int = 200):
         response = getattr(self.client, method)(path, **({} if body is None else {"json": body}), headers=self.headers)
         assert response.status_code == status, response.text
         return response.json
 
-    def set_ssh_settings(self, tasks_dir: str, ssh_host: str = f"{ADDRESS}:{PORT}") -> None:
-        settings = {
-            "ssh_host": ssh_host,
-            "ssh_username": REMOTE_USER,
-            "ssh_private_key_path": str(KEY),
-            "ssh_tasks_dir": tasks_dir,
-            "ssh_jobs_dir": f"{tasks_dir}-jobs",
-            "slurm_accounts": [],
-        }
-        self.call("patch", f"/auth/users/{self.user_id}/settings/", settings)
+    def set_ssh_settings(self, ssh_host: str = f"{ADDRESS}:{PORT}") -> None:
+        self.admin.give_settings(self.user_id, ssh_settings(self.remote_root, ssh_host))
 
     def activity(self, response: dict) -> dict:
         return wait_for_activity(self.client, self.headers, response["id"], timeout=600, interval=0.5)
@@ -74,30 +55,23 @@ class SSHServer:
 
 
 @pytest.fixture(scope="module")
-def ssh_server(sshd_running):
-    suffix = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    root = TEST_BASE_DIR / f"ssh-{suffix}"
-    root.mkdir(mode=0o755)
-    with throwaway_database(f"fractal_ssh_{suffix}") as database:
-        server = SSHServer(root, database)
-        yield server
-        server.deployment.kill_servers()
-    shutil.rmtree(root)
+def ssh_server(sshd_running, slurm_cluster):
+    remote_root = f"{REMOTE_HOME}/collection-{uuid.uuid4().hex[:8]}"
+    with running_deployment("ssh", **server_environ()) as deployment:
+        yield SSHServer(deployment, remote_root)
+    as_root(["rm", "-rf", remote_root])
 
 
 @pytest.fixture(scope="module")
 def tasks_dir(ssh_server) -> str:
     """The user's `ssh_tasks_dir`, in the remote user's private home (created by the collection)."""
-    path = f"{REMOTE_HOME}/tasks-{uuid.uuid4().hex[:8]}"
-    ssh_server.set_ssh_settings(path)
-    yield path
-    as_root(["rm", "-rf", path, f"{path}-jobs"])
+    return ssh_settings(ssh_server.remote_root)["ssh_tasks_dir"]
 
 
 @pytest.fixture(scope="module")
 def wheel(ssh_server):
     """The mock task wheel, in a folder of the server's machine that the service account reads."""
-    root = ssh_server.deployment.folder.parent / "wheel"
+    root = ssh_server.deployment.root / "wheel"
     root.mkdir(mode=0o755)
     wheel = build_mock_wheel(root)
     for path in [root, *root.rglob("*")]:
@@ -156,6 +130,24 @@ def test_the_collected_tasks_run_remotely(ssh_server, collected):
     python = f"{group['venv_path']}/bin/python"
     result = as_root(["runuser", "-u", REMOTE_USER, "--", python, "-c", "import fractal_tasks_mock; print('ok')"])
     assert result.stdout == "ok\n", result.stderr
+
+
+def test_a_job_runs_the_collected_tasks_on_the_cluster(ssh_server, collected):
+    group = ssh_server.task_group(collected["activity"]["taskgroupv2_id"])
+    tasks = {task["name"]: task["id"] for task in group["task_list"]}
+    user = ssh_server.admin
+    workflow_id = user.workflow(
+        (tasks["create_images"], {"args_non_parallel": {"num_images": 3}}),
+        (tasks["generic_parallel"], {"args_parallel": {"attributes": {"collected": True}}}),
+        (tasks["generic_compound"], {}),
+    )
+    dataset_id = user.dataset("collected-tasks")
+    job = user.wait(user.submit(workflow_id, dataset_id)["id"], timeout=180)
+    assert job["status"] == "done", job["log"]
+    assert [image["attributes"].get("collected") for image in user.images(dataset_id)] == [True] * 3
+    records = slurm_jobs(job)
+    assert records and {record["JobState"] for record in records} == {"COMPLETED"}
+    assert {record["UserId"].split("(")[0] for record in records} == {REMOTE_USER}
 
 
 def test_deactivation_and_reactivation_on_the_remote_host(ssh_server, collected, wheel):
@@ -223,7 +215,7 @@ def test_custom_collection_for_a_remote_environment(ssh_server, collected):
 
 def test_an_unreachable_host_fails_the_collection_with_its_name(ssh_server, tasks_dir, wheel, collected):
     closed_port = PORT + 1
-    ssh_server.set_ssh_settings(tasks_dir, ssh_host=f"{ADDRESS}:{closed_port}")
+    ssh_server.set_ssh_settings(ssh_host=f"{ADDRESS}:{closed_port}")
     try:
         other = wheel.parent / "fractal_tasks_mock-0.0.3-py3-none-any.whl"
         shutil.copyfile(wheel, other)
@@ -231,7 +223,7 @@ def test_an_unreachable_host_fails_the_collection_with_its_name(ssh_server, task
         pending = ssh_server.call("post", "/api/v2/task/collect/pip/", {"package": str(other)}, 202)
         activity = ssh_server.activity(pending)
     finally:
-        ssh_server.set_ssh_settings(tasks_dir)
+        ssh_server.set_ssh_settings()
     assert activity["status"] == "failed"
     assert f"Cannot reach {REMOTE_USER}@{ADDRESS}:{closed_port} to look for {tasks_dir}/" in activity["log"]
     assert "Task collection failed." in activity["log"]

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Optional, TypeVar
 
 import paramiko
 
@@ -113,6 +113,26 @@ class _RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
         )
 
 
+class _Sender(threading.Thread):
+    """Writes a command's stdin, then end of file, while its output is read (a
+    command may write before it has read all of its input)."""
+
+    def __init__(self, channel: paramiko.Channel, data: bytes):
+        super().__init__(daemon=True)
+        self.channel = channel
+        self.data = data
+        self.error: Optional[Exception] = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            if self.data:
+                self.channel.sendall(self.data)
+            self.channel.shutdown_write()
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            self.error = error
+
+
 class SSHConnection:
     """A connection to `target`, shared by the threads of the server process (see `pool`)."""
 
@@ -134,23 +154,36 @@ class SSHConnection:
     # --- commands ---
 
     def run(
-        self, argv: list[str], *, timeout: float = COMMAND_TIMEOUT, check: bool = True
+        self,
+        argv: list[str],
+        *,
+        timeout: float = COMMAND_TIMEOUT,
+        check: bool = True,
+        stdin: Optional[bytes] = None,
+        text: bool = True,
     ) -> subprocess.CompletedProcess:
         """Run `argv` (each argument quoted) in the remote user's login shell.
 
-        Returns the exit status and output; with `check`, a non-zero exit
-        status raises `RemoteCommandFailed`.
+        Returns the exit status and output (str, or bytes if not `text`); with
+        `check`, a non-zero exit status raises `RemoteCommandFailed`. `stdin`
+        is sent to the command, then end of file.
         """
         command = shlex.join(argv)
         channel = self._retrying(lambda: self._start(command), f"run {argv[0]}")
+        sender = _Sender(channel, stdin if stdin is not None else b"")
         try:
             returncode, stdout, stderr = self._finish(channel, command, timeout)
         finally:
             channel.close()
-        result = subprocess.CompletedProcess(argv, returncode, stdout, stderr)
+            sender.join()
+        if sender.error is not None and returncode == 0:
+            raise SSHError(f"On {self.target}, sending input to `{command}` failed: {sender.error}")
+        if text:
+            stdout = stdout.decode(errors="replace")
+        result = subprocess.CompletedProcess(argv, returncode, stdout, stderr.decode(errors="replace"))
         if check and returncode != 0:
             raise RemoteCommandFailed(
-                f"On {self.target}, `{command}` failed with exit status {returncode}: {stderr.strip()}", result
+                f"On {self.target}, `{command}` failed with exit status {returncode}: {result.stderr.strip()}", result
             )
         return result
 
@@ -159,7 +192,7 @@ class SSHConnection:
         channel.exec_command(command)
         return channel
 
-    def _finish(self, channel: paramiko.Channel, command: str, timeout: float) -> tuple[int, str, str]:
+    def _finish(self, channel: paramiko.Channel, command: str, timeout: float) -> tuple[int, bytes, bytes]:
         """Read the command's output until it exits, or raise after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         stdout, stderr = bytearray(), bytearray()
@@ -179,7 +212,7 @@ class SSHConnection:
                         f"On {self.target}, `{command}` did not end within {timeout:g} s; stopped waiting for it."
                     )
                 select.select([channel], [], [], min(remaining, 1.0))
-        return channel.recv_exit_status(), stdout.decode(errors="replace"), stderr.decode(errors="replace")
+        return channel.recv_exit_status(), bytes(stdout), bytes(stderr)
 
     def make_dirs(self, path: str) -> None:
         self.run(["mkdir", "-p", "--", path])

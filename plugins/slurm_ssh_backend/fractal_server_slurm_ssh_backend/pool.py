@@ -10,16 +10,20 @@ _connections: dict[SSHTarget, SSHConnection] = {}
 _lock = threading.Lock()
 
 
+def known_hosts_file(settings) -> str:
+    """FRACTAL_SSH_KNOWN_HOSTS_FILE, else the server account's `~/.ssh/known_hosts`."""
+    return str(settings.FRACTAL_SSH_KNOWN_HOSTS_FILE or os.path.expanduser("~/.ssh/known_hosts"))
+
+
 def target_of(settings, user_settings) -> SSHTarget:
     """Where a user's SSH settings lead, with the server's known-hosts file."""
     host, port = parse_ssh_host(user_settings.ssh_host)
-    known_hosts = settings.FRACTAL_SSH_KNOWN_HOSTS_FILE or os.path.expanduser("~/.ssh/known_hosts")
     return SSHTarget(
         host=host,
         port=port,
         user=user_settings.ssh_username,
         key_path=user_settings.ssh_private_key_path,
-        known_hosts=str(known_hosts),
+        known_hosts=known_hosts_file(settings),
     )
 
 
