@@ -4,8 +4,10 @@ Commands run over the process's shared connection to the user's target
 (`pool`). `squeue` runs as that account too: one poller per target serves
 every job that reaches the cluster through it. The user-side job folder is
 `<ssh_jobs_dir>/<job folder>` on the remote host, and `user_local_exports`
-are relative to it.
+are relative to it. Each command is logged at DEBUG level with the bytes
+it moved (one line per SSH round trip, for admins and benchmarks).
 """
+import logging
 import subprocess
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -17,6 +19,8 @@ from fractal_server_slurm_backend.squeue import SlurmJobStates, shared_job_state
 
 from fractal_server_slurm_ssh_backend.connection import SSHError, SSHTarget, SSHUnreachable
 from fractal_server_slurm_ssh_backend.pool import known_hosts_file, shared_connection, target_of
+
+logger = logging.getLogger(__name__)
 
 
 class SSHAccess(ClusterAccess):
@@ -46,14 +50,21 @@ class SSHAccess(ClusterAccess):
         self, argv: Sequence[str], *, stdin: Optional[bytes] = None, check: bool = True
     ) -> subprocess.CompletedProcess:
         with _as_cluster_errors():
-            return self.connection.run(list(argv), check=check, stdin=stdin, text=False)
+            result = self.connection.run(list(argv), check=check, stdin=stdin, text=False)
+        self._log(argv, stdin, result.stdout)
+        return result
 
     def job_states(self, interval: float, outage_limit: float) -> SlurmJobStates:
         return shared_job_states(("ssh", self.target), interval, outage_limit, self._squeue)
 
     def _squeue(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
         with _as_cluster_errors():
-            return self.connection.run(argv, timeout=timeout, check=False)
+            result = self.connection.run(argv, timeout=timeout, check=False)
+        self._log(argv, None, result.stdout)
+        return result
+
+    def _log(self, argv: Sequence[str], sent: Optional[bytes], received) -> None:
+        logger.debug(f"ssh {self.description}: {argv[0]} (sent {len(sent or b'')} B, received {len(received)} B)")
 
 
 @contextmanager
