@@ -43,8 +43,8 @@ def test_invalid_hosts(value, problem):
         parse_ssh_host(value)
 
 
-def user(ssh_host="cluster:2222", key="/keys/alice"):
-    return SimpleNamespace(ssh_host=ssh_host, ssh_username="alice", ssh_private_key_path=key)
+def user(ssh_host="cluster:2222", key="/keys/alice", jobs_dir="/home/alice/jobs"):
+    return SimpleNamespace(ssh_host=ssh_host, ssh_username="alice", ssh_private_key_path=key, ssh_jobs_dir=jobs_dir)
 
 
 def test_targets_of_user_settings(monkeypatch, tmp_path):
@@ -67,3 +67,9 @@ def test_the_backend_refuses_an_invalid_ssh_host():
     check_ssh_user_settings(user(ssh_host="cluster:2222"))
     with pytest.raises(UserSettingsError, match="Invalid SSH host 'cluster:ssh'"):
         check_ssh_user_settings(user(ssh_host="cluster:ssh"))
+
+
+@pytest.mark.parametrize("jobs_dir", ["jobs", "/home/alice/../bob", "/home/alice\n#SBATCH --mem=1"])
+def test_the_backend_refuses_a_jobs_dir_that_cannot_go_into_a_script(jobs_dir):
+    with pytest.raises(UserSettingsError, match="ssh_jobs_dir"):
+        check_ssh_user_settings(user(jobs_dir=jobs_dir))
