@@ -144,7 +144,10 @@ def test_a_job_runs_the_collected_tasks_on_the_cluster(ssh_server, collected):
     dataset_id = user.dataset("collected-tasks")
     job = user.wait(user.submit(workflow_id, dataset_id)["id"], timeout=180)
     assert job["status"] == "done", job["log"]
-    assert [image["attributes"].get("collected") for image in user.images(dataset_id)] == [True] * 3
+    images = {image["zarr_url"]: image for image in user.images(dataset_id)}
+    created = sorted(url for url in images if not url.endswith("_mip"))
+    assert len(created) == 3 and [images[url]["attributes"]["collected"] for url in created] == [True] * 3
+    assert sorted(url for url in images if url.endswith("_mip")) == [f"{url}_mip" for url in created]
     records = slurm_jobs(job)
     assert records and {record["JobState"] for record in records} == {"COMPLETED"}
     assert {record["UserId"].split("(")[0] for record in records} == {REMOTE_USER}
