@@ -74,7 +74,7 @@ class SlurmRunner(JobRunner):
         self._missing_since: dict[str, float] = {}
         """First SLURM job id of a phase -> when its ended jobs were first seen without all status files."""
         self._fetch_failing_since: dict[str, float] = {}
-        """First SLURM job id of a phase -> since when its cluster has not answered."""
+        """First SLURM job id of a phase -> since when its files could not be copied back (or squeue failed)."""
 
     # --- submit -------------------------------------------------------------
 
