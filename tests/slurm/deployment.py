@@ -11,6 +11,7 @@ and `shared/` (world-readable: the mock tasks, gate files).
 import json
 import os
 import shutil
+import signal
 import time
 import uuid
 from contextlib import contextmanager
@@ -20,7 +21,15 @@ from typing import Optional
 from runner.conftest import MOCK_TASKS, create_task, wait_for_job
 from servers import DEFAULT_ADMIN, FRACTALCTL_START, Client, Deployment, ServerProcess, postgres, throwaway_database, wait_until
 
-from .cluster import SERVICE_ACCOUNT, TASK_USERS, TEST_BASE_DIR, cancel_jobs_under, make_owned_dir, running_slurm_jobs
+from .cluster import (
+    SERVICE_ACCOUNT,
+    TASK_USERS,
+    TEST_BASE_DIR,
+    cancel_jobs_under,
+    make_owned_dir,
+    running_slurm_jobs,
+    slurm_jobs,
+)
 
 AS_SERVICE_ACCOUNT = [
     "setpriv",
@@ -216,3 +225,35 @@ def job_row(database: str, job_id: int) -> tuple:
     """(status, runner_state) of a job, from the database."""
     with postgres(database) as connection:
         return connection.execute("SELECT status, runner_state FROM jobv2 WHERE id = %s", (job_id,)).fetchone()
+
+
+def check_adoption_after_kill(deployment: SlurmDeployment, user: User) -> None:
+    """`kill -9` of the server while a parallel phase (three SLURM jobs of one
+    call) waits for a gate file; a new server adopts the job, which ends
+    `done` with no SLURM job submitted again and no call run twice."""
+    create = user.task("create", non_parallel="create_images.py")
+    gated = user.task("gated", parallel="generic_parallel.py")
+    gate = deployment.shared / f"adoption-{uuid.uuid4().hex[:8]}.gate"
+    workflow_id = user.workflow(
+        (create, {"args_non_parallel": {"num_images": 3}}),
+        (gated, {"args_parallel": {"wait_for_file": str(gate), "attributes": {"after": "restart"}}}),
+    )
+    dataset_id = user.dataset("adopted")
+    job = user.submit(workflow_id, dataset_id)
+    ids = wait_running(user, job, "gated")
+    deployment.server.process.send_signal(signal.SIGKILL)
+    deployment.server.process.wait(10)
+    assert job_row(deployment.servers.database, job["id"])[0] == "submitted"
+
+    deployment.start()
+    wait_until(lambda: "Job adopted by server process" in user.job(job["id"])["log"], 60, "adoption")
+    gate.touch()
+    done = user.wait(job["id"])
+    assert done["status"] == "done", done["log"]
+    assert [image["attributes"].get("after") for image in user.images(dataset_id)] == ["restart"] * 3
+    records = slurm_jobs(done)
+    assert set(ids) <= {record["JobId"] for record in records[1:]}
+    assert len(records) == 1 + 3
+    [subfolder] = server_file(done).glob("1_gated_*")
+    for index in range(3):
+        assert (subfolder / f"1_par_{index:07d}.log").read_text().count("arguments: ") == 1

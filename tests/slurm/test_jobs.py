@@ -6,14 +6,13 @@ oracle of which SLURM jobs ran and how they ended.
 """
 
 import json
-import signal
 from pathlib import Path
 
 import pytest
 from servers import postgres, wait_until
 
 from .cluster import as_task_user, run, slurm_jobs
-from .deployment import job_row, make_users, server_file, wait_running
+from .deployment import check_adoption_after_kill, job_row, make_users, server_file, wait_running
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -175,32 +174,7 @@ def test_a_slurm_job_cancelled_outside_fractal(user1):
 
 
 def test_a_job_of_a_killed_server_is_adopted_and_no_call_runs_twice(slurm_deployment, user1):
-    create = user1.task("create", non_parallel="create_images.py")
-    gated = user1.task("gated", parallel="generic_parallel.py")
-    gate = slurm_deployment.shared / "adoption.gate"
-    workflow_id = user1.workflow(
-        (create, {"args_non_parallel": {"num_images": 3}}),
-        (gated, {"args_parallel": {"wait_for_file": str(gate), "attributes": {"after": "restart"}}}),
-    )
-    dataset_id = user1.dataset("adopted")
-    job = user1.submit(workflow_id, dataset_id)
-    ids = wait_running(user1, job, "gated")
-    slurm_deployment.server.process.send_signal(signal.SIGKILL)
-    slurm_deployment.server.process.wait(10)
-    assert job_row(slurm_deployment.servers.database, job["id"])[0] == "submitted"
-
-    slurm_deployment.start()
-    wait_until(lambda: "Job adopted by server process" in user1.job(job["id"])["log"], 60, "adoption")
-    gate.touch()
-    done = user1.wait(job["id"])
-    assert done["status"] == "done", done["log"]
-    assert [image["attributes"].get("after") for image in user1.images(dataset_id)] == ["restart"] * 3
-    records = slurm_jobs(done)
-    assert set(ids) <= {record["JobId"] for record in records[1:]}
-    assert len(records) == 1 + 3  # three jobs of one call, none submitted again
-    [subfolder] = Path(done["working_dir_user"]).glob("1_gated_*")
-    for index in range(3):
-        assert (subfolder / f"1_par_{index:07d}.log").read_text().count("arguments: ") == 1
+    check_adoption_after_kill(slurm_deployment, user1)
 
 
 def test_a_vanished_slurm_job_is_lost_after_the_error_interval(slurm_deployment, user1):

@@ -7,7 +7,6 @@ every file goes through SSH. SLURM's job-completion log is the oracle of
 which SLURM jobs ran.
 """
 import json
-import signal
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 from servers import DEFAULT_ADMIN, Client, wait_until
 from slurm.cluster import as_service_account, cancel_jobs_under, slurm_jobs
-from slurm.deployment import SLURM_CONFIG, User, job_row, running_deployment, server_file, wait_running
+from slurm.deployment import SLURM_CONFIG, User, check_adoption_after_kill, running_deployment, server_file, wait_running
 
 from .remote import ADDRESS, PORT, REMOTE_HOME, REMOTE_USER, as_root, server_environ, sshd, ssh_settings
 
@@ -136,31 +135,7 @@ def test_stop_cancels_the_slurm_jobs(user):
 
 
 def test_a_job_of_a_killed_server_is_adopted_and_no_call_runs_twice(ssh_deployment, user):
-    create = user.task("create", non_parallel="create_images.py")
-    gated = user.task("gated", parallel="generic_parallel.py")
-    gate = ssh_deployment.shared / "ssh-adoption.gate"
-    workflow_id = user.workflow(
-        (create, {"args_non_parallel": {"num_images": 3}}),
-        (gated, {"args_parallel": {"wait_for_file": str(gate), "attributes": {"after": "restart"}}}),
-    )
-    dataset_id = user.dataset("adopted")
-    job = user.submit(workflow_id, dataset_id)
-    ids = wait_running(user, job, "gated")
-    ssh_deployment.server.process.send_signal(signal.SIGKILL)
-    ssh_deployment.server.process.wait(10)
-    assert job_row(ssh_deployment.servers.database, job["id"])[0] == "submitted"
-
-    ssh_deployment.start()
-    wait_until(lambda: "Job adopted by server process" in user.job(job["id"])["log"], 60, "adoption")
-    gate.touch()
-    done = user.wait(job["id"])
-    assert done["status"] == "done", done["log"]
-    assert [image["attributes"].get("after") for image in user.images(dataset_id)] == ["restart"] * 3
-    records = slurm_jobs(done)
-    assert set(ids) <= {record["JobId"] for record in records[1:]} and len(records) == 1 + 3
-    [subfolder] = server_file(done).glob("1_gated_*")
-    for index in range(3):
-        assert (subfolder / f"1_par_{index:07d}.log").read_text().count("arguments: ") == 1
+    check_adoption_after_kill(ssh_deployment, user)
 
 
 def test_a_short_outage_of_sshd_is_ridden_out(user, restart_sshd_at_the_end):
