@@ -12,6 +12,9 @@ WRAPPER_SCRIPT = Path(call_wrapper.__file__)
 """The standalone call wrapper; backends run it, or copy it where the calls run."""
 
 
+OOM_KILLED = "The kernel's out-of-memory killer ended it (the OOM kill count of its memory cgroup grew while it ran)."
+
+
 def call_argv(call: TaskCall, root: PurePath) -> list[str]:
     """The task's command line, with its files under `root` (the job folder where the call runs)."""
     return shlex.split(call.command) + [
@@ -28,13 +31,15 @@ def phase_spec(
     *,
     parallel: Optional[int],
     chunk_size: Optional[int] = None,
-    launcher: Sequence[str] = (),
+    lane_launcher: Optional[Sequence[str]] = None,
 ) -> dict:
-    """The call wrapper's phase file, for calls that run with their files under `root`."""
+    """The call wrapper's phase file, for calls that run with their files under `root`.
+
+    With a `lane_launcher`, the calls run in `parallel` lanes (see the wrapper)."""
     return {
         "parallel": parallel,
         "chunk_size": chunk_size,
-        "launcher": list(launcher),
+        "lane_launcher": None if lane_launcher is None else list(lane_launcher),
         "calls": [
             {
                 "argv": call_argv(call, root),
@@ -56,4 +61,6 @@ def read_outcome(call: TaskCall, root: Path) -> Optional[CallOutcome]:
         return CallOutcome(CallStatus.LOST, detail=f"Unreadable status file of call {call.prefix}: {error}")
     if status.get("returncode") is None:
         return CallOutcome(CallStatus.FAILED, None, status.get("error") or "The task could not start.")
+    if status.get("oom_killed"):
+        return CallOutcome(CallStatus.OUT_OF_MEMORY, status["returncode"], OOM_KILLED)
     return CallOutcome.from_returncode(status["returncode"])

@@ -181,13 +181,15 @@ def test_export_lines():
 
 
 @pytest.mark.usefixtures("slurm_cluster")
-def test_a_script_runs_every_call_as_a_job_step_with_at_most_p_at_once(shared_dirs):
-    """Four calls, two at a time, through the call wrapper, as the task user:
-    each call records how many calls were running when it started, and runs
-    as a step of its own."""
+def test_a_script_runs_its_calls_in_p_lanes_of_one_step_each(shared_dirs):
+    """Five calls, two lanes, through the call wrapper, as the task user:
+    each call records how many calls were running when it started and its
+    job step; the calls of a lane share its step, one after the other. Call
+    2 exceeds its lane's memory: its status says so, and its lane goes on."""
     user = TASK_USERS[0]
     workdir = shared_dirs.users[user]
     probe = 'touch "running.$0"; ls running.* | wc -l > "seen.$0"; echo "step $SLURM_STEP_ID"; sleep 0.5; rm "running.$0"'
+    hungry = "b = bytearray(300 * 1000 * 1000)"
     config = {
         **CONFIG,
         "default_slurm_config": {"partition": "main", "cpus_per_task": 1, "mem": 50},
@@ -195,21 +197,23 @@ def test_a_script_runs_every_call_as_a_job_step_with_at_most_p_at_once(shared_di
     job_options = options(config=config)
     wrapper = shared_dirs.server / "call_wrapper.py"
     shutil.copyfile(WRAPPER_SCRIPT, wrapper)
+    argvs = [["sh", "-c", probe, str(index)] for index in range(5)]
+    argvs[2] = ["python3", "-c", hungry]
     phase = {
         "parallel": 2,
-        "launcher": step_launcher(job_options),
+        "lane_launcher": step_launcher(job_options, 2),
         "calls": [
-            {"argv": ["sh", "-c", probe, str(index)], "log": f"{workdir}/{index}.log", "status": f"{workdir}/{index}.status"}
-            for index in range(4)
+            {"argv": argv, "log": f"{workdir}/{index}.log", "status": f"{workdir}/{index}.status"}
+            for index, argv in enumerate(argvs)
         ],
     }
     phase_file = shared_dirs.server / "0.phase.json"
     phase_file.write_text(json.dumps(phase))
     text = script(
         job_options,
-        n_calls=4,
+        n_calls=5,
         running=2,
-        command=["python3", str(wrapper), str(phase_file)],
+        command=["python3", "-S", str(wrapper), str(phase_file)],
         prefix="0",
         user_job_dir=str(workdir),
         user_subfolder=str(workdir),
@@ -225,18 +229,21 @@ def test_a_script_runs_every_call_as_a_job_step_with_at_most_p_at_once(shared_di
     job_id = result.stdout.strip()
     assert wait_for_final_state(job_id) == "COMPLETED"
     out_name, err_name = slurm_log_names("0", job_id)
-    assert (workdir / err_name).read_text() == ""
     assert (workdir / out_name).exists()
-    seen = [int((workdir / f"seen.{index}").read_text()) for index in range(4)]
+    seen = [int((workdir / f"seen.{index}").read_text()) for index in (0, 1, 3, 4)]
     assert 1 <= max(seen) <= 2
-    steps = {(workdir / f"{index}.log").read_text() for index in range(4)}
-    assert steps == {f"step {step}\n" for step in range(4)}
-    assert {(workdir / f"{index}.status").read_text() for index in range(4)} == {'{"returncode": 0}'}
+    steps = {index: (workdir / f"{index}.log").read_text() for index in (0, 1, 3, 4)}
+    assert steps[0] == steps[4] != steps[1] == steps[3], steps
+    assert set(steps.values()) == {"step 0\n", "step 1\n"}
+    statuses = [json.loads((workdir / f"{index}.status").read_text()) for index in range(5)]
+    assert statuses[2] == {"returncode": -9, "oom_killed": True}
+    assert statuses[:2] + statuses[3:] == [{"returncode": 0}] * 4
 
 
-def test_the_step_launcher():
+def test_the_step_launcher_starts_lanes_only_for_calls_at_once():
     job_options = options({"cpus_per_task": 2, "mem": "3G"})
-    assert step_launcher(job_options) == [
+    assert step_launcher(job_options, 1) is None
+    assert step_launcher(job_options, 3) == [
         "srun",
         "--ntasks=1",
         "--cpus-per-task=2",

@@ -179,7 +179,7 @@ class SlurmRunner(JobRunner):
         folder = self.context.working_dir / batch[0].subfolder
         user_folder = self.user_root / batch[0].subfolder
         phase_name = phase_file_name(prefix)
-        spec = phase_spec(batch, self.user_root, parallel=running, launcher=step_launcher(options))
+        spec = phase_spec(batch, self.user_root, parallel=running, lane_launcher=step_launcher(options, running))
         (folder / phase_name).write_text(json.dumps(spec))
         python = self._worker_python()
         text = submission_script(

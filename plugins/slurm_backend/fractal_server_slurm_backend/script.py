@@ -2,8 +2,14 @@
 
 A script holds one batch of calls of one task phase. Its preamble asks SLURM
 for P calls' worth of resources (`--ntasks=P`); its body is one command, the
-call wrapper, which starts every call as a one-task job step (`srun`, the
-wrapper's launcher) and keeps at most P of them running.
+call wrapper. With P = 1 the wrapper runs the calls one after the other in
+the batch step itself. With P > 1 it starts P lanes, each a one-task job
+step (`srun`, the lane launcher) of one call's CPUs and memory, running its
+share of the calls one after the other: a job step (an RPC to slurmctld, a
+`slurmstepd`, its cgroups) costs tens to hundreds of milliseconds, paid
+once per lane instead of once per call. A step per lane rather than one
+step of P tasks, because SLURM limits memory per step (and node), not per
+task: alone in its lane's step, a call gets one call's memory, no more.
 
 Every value is quoted with `shlex.quote` (sbatch reads `#SBATCH` lines with
 the same quoting rules) and none may contain a line break. Only the lines of
@@ -16,6 +22,7 @@ import logging
 import shlex
 from collections.abc import Sequence
 from pathlib import PurePosixPath
+from typing import Optional
 
 from fractal_server_slurm_backend.config import SlurmConfigError, single_line
 from fractal_server_slurm_backend.options import SlurmJobOptions
@@ -81,8 +88,12 @@ def _preamble(
     return lines
 
 
-def step_launcher(options: SlurmJobOptions) -> list[str]:
-    """The call wrapper's `launcher`: it runs one call as a one-task step of the job's allocation."""
+def step_launcher(options: SlurmJobOptions, running: int) -> Optional[list[str]]:
+    """The call wrapper's `lane_launcher` for a job running `running` calls at a
+    time: each lane is a one-task step of the allocation, with one call's CPUs
+    and memory (`--exact`: no more); None, no lanes, when one call runs at a time."""
+    if running == 1:
+        return None
     return [
         "srun",
         "--ntasks=1",
