@@ -20,7 +20,7 @@ from fractal_server.db.connection import database_url
 from fractal_server.http.errors import register_error_handlers
 from fractal_server.http.flask_app import FractalFlask
 from fractal_server.logging_setup import configure_logging
-from fractal_server.plugins.manager import load_plugins, select_backend
+from fractal_server.plugins.manager import load_plugins, plugin_packages, select_backend
 from fractal_server.server_state import ServerState
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -50,9 +50,8 @@ def create_app(
             sqlite_file = embedded_defaults.sqlite_path(data_dir)
         embedded_defaults.log_banner(data_dir, filled, uses_sqlite=sqlite_file is not None)
     settings.check(require_database=not dev)
-    configure_logging(settings.FRACTAL_LOGGING_LEVEL)
-
     plugins = load_plugins()
+    configure_logging(settings.FRACTAL_LOGGING_LEVEL, plugin_packages(plugins))
     backend = select_backend(plugins, settings.FRACTAL_RUNNER_BACKEND)
     backend.check_settings(settings)
 

@@ -1,5 +1,6 @@
 """Loading plugins: the core's built-in ones and the installed entry points."""
 import importlib
+import types
 from dataclasses import dataclass
 
 import pluggy
@@ -23,6 +24,15 @@ def load_plugins() -> pluggy.PluginManager:
         manager.register(importlib.import_module(module_name), name=module_name)
     manager.load_setuptools_entrypoints(PROJECT_NAME)
     return manager
+
+
+def plugin_packages(manager: pluggy.PluginManager) -> list[str]:
+    """The top-level packages of the registered plugins other than the core (where they log)."""
+    names = set()
+    for plugin in manager.get_plugins():
+        module = plugin.__name__ if isinstance(plugin, types.ModuleType) else type(plugin).__module__
+        names.add(module.split(".")[0])
+    return sorted(names - {"fractal_server"})
 
 
 def available_backends(manager: pluggy.PluginManager) -> dict[str, RunnerBackend]:

@@ -396,6 +396,16 @@ def test_logging_level_reaches_the_server_logger(complete):
     assert logging.getLogger("fractal_server").level == logging.INFO
 
 
+def test_logging_level_reaches_the_plugins_loggers(complete):
+    """A plugin logs under its own package (here the local backend's), not under `fractal_server`."""
+    create_app(environ={**complete, "FRACTAL_LOGGING_LEVEL": "debug"})
+    plugin_logger = logging.getLogger("fractal_server_local_backend.runner")
+    assert plugin_logger.isEnabledFor(logging.DEBUG)
+    assert any(getattr(h, "fractal_console", False) for h in logging.getLogger("fractal_server_local_backend").handlers)
+    create_app(environ=complete)
+    assert not plugin_logger.isEnabledFor(logging.DEBUG)
+
+
 def test_defaults_of_every_variable():
     expected = {
         "PROJECT_NAME": "Fractal Server",
