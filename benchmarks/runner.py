@@ -100,17 +100,42 @@ def workflow_spec(python: str, tasks_dir: Path, tag: str) -> list[dict]:
     ]
 
 
+SSH_COMMAND_LINE = re.compile(r"ssh \S+: (\S+) \(sent (\d+) B, received (\d+) B\)$")
+"""What the slurm_ssh backend logs (DEBUG) per SSH command: target, command, stdin and stdout bytes."""
+
+
 class SlurmCounts:
     """The SLURM jobs a Fractal job submitted (sbatch), from slurmctld's job-completion
-    log, and the squeue runs of the server during the job, from a log the server's
-    `squeue` (a wrapper first on its PATH) appends one line to per run."""
+    log; the squeue runs of the server during the job, from a log the server's
+    `squeue` (a wrapper first on its PATH) appends one line to per run; and, for
+    slurm_ssh, the SSH commands (squeue included) and their bytes, from the lines
+    the server's log gained during the job."""
 
-    def __init__(self, squeue_log: Path, jobcomp_log: Path):
-        self.squeue_log = squeue_log
+    def __init__(self, jobcomp_log: Path, squeue_log: Optional[Path] = None, ssh_log: Optional[Path] = None):
         self.jobcomp_log = jobcomp_log
+        self.squeue_log = squeue_log
+        self.ssh_log = ssh_log
 
-    def squeue_runs(self) -> int:
-        return len(self.squeue_log.read_text().splitlines()) if self.squeue_log.exists() else 0
+    def mark(self) -> tuple[int, int]:
+        """Where the logs are now: squeue runs so far, size of the SSH log."""
+        squeue = self.squeue_log
+        runs = len(squeue.read_text().splitlines()) if squeue and squeue.exists() else 0
+        return runs, self.ssh_log.stat().st_size if self.ssh_log else 0
+
+    def counts_since(self, mark: tuple[int, int], workdir: str) -> dict:
+        states = self.slurm_jobs(workdir)
+        result = {"sbatch": len(states), "slurm_states": sorted(set(states))}
+        if self.squeue_log:
+            result["squeue"] = self.mark()[0] - mark[0]
+        if self.ssh_log:
+            with open(self.ssh_log, "rb") as log:
+                log.seek(mark[1])
+                lines = log.read().decode(errors="replace").splitlines()
+            commands = [match.groups() for match in map(SSH_COMMAND_LINE.search, lines) if match]
+            result["ssh_round_trips"] = len(commands)
+            result["ssh_bytes"] = sum(int(sent) + int(received) for _, sent, received in commands)
+            result["squeue"] = sum(1 for name, _, _ in commands if name == "squeue")
+        return result
 
     def slurm_jobs(self, workdir: str) -> list[str]:
         """States of the finished SLURM jobs that ran in `workdir` (a Fractal job's user-side folder)."""
@@ -166,7 +191,7 @@ class Benchmark:
             f"{self.project}/dataset/", {"name": f"n{size}-{self.runs}", "zarr_dir": str(zarr_dir)}
         )["id"]
         cpu_before = process_cpu(self.server_pid)
-        squeue_before = self.slurm.squeue_runs() if self.slurm else 0
+        mark = self.slurm.mark() if self.slurm else None
         started = time.perf_counter()
         job = self.api.post(
             f"{self.project}/job/submit/?workflow_id={workflow_id}&dataset_id={dataset_id}", {}, expect=202
@@ -177,7 +202,6 @@ class Benchmark:
             job = self.api.call("GET", f"{self.project}/job/{job['id']}/", params={"log": False}).json()
         observed = time.perf_counter() - started
         cpu_after = process_cpu(self.server_pid)
-        squeue_after = self.slurm.squeue_runs() if self.slurm else 0
         if job["status"] != "done":
             raise RuntimeError(f"job {job['id']} ended {job['status']}:\n{job['log']}")
         server_side = (
@@ -188,10 +212,7 @@ class Benchmark:
             result["server_cpu_s"] = cpu_after[0] - cpu_before[0]
             result["tasks_cpu_s"] = cpu_after[1] - cpu_before[1]
         if self.slurm:
-            states = self.slurm.slurm_jobs(job["working_dir_user"])
-            result["sbatch"] = len(states)
-            result["slurm_states"] = sorted(set(states))
-            result["squeue"] = squeue_after - squeue_before
+            result.update(self.slurm.counts_since(mark, job["working_dir_user"]))
         return result
 
     def job_folder(self, job: dict, target: Path) -> Path:
@@ -290,6 +311,13 @@ def main(argv=None) -> None:
         help="slurm backend: a file the server's squeue appends a line to per run; "
         "then also count squeue runs and (from --jobcomp-log) SLURM jobs per Fractal job",
     )
+    parser.add_argument(
+        "--ssh-log",
+        type=Path,
+        default=None,
+        help="slurm_ssh backend: the server's log, at DEBUG level; then also count the SSH commands "
+        "(squeue among them) and their bytes, and (from --jobcomp-log) SLURM jobs per Fractal job",
+    )
     parser.add_argument("--jobcomp-log", type=Path, default=Path("/var/log/slurm/jobcomp.log"))
     parser.add_argument(
         "--zarr-base", type=Path, default=None, help="where the datasets' zarr_dir go (default: a temporary folder)"
@@ -312,7 +340,7 @@ def main(argv=None) -> None:
     zarr_base = (args.zarr_base or scratch / "zarr").resolve()
     zarr_base.mkdir(parents=True, exist_ok=True)
     api = Api(args.base_url, args.user, args.password)
-    slurm = SlurmCounts(args.squeue_log, args.jobcomp_log) if args.squeue_log else None
+    slurm = SlurmCounts(args.jobcomp_log, args.squeue_log, args.ssh_log) if args.squeue_log or args.ssh_log else None
     benchmark = Benchmark(api, args.task_python, args.tasks_dir.resolve(), zarr_base, args.poll, args.server_pid, slurm)
 
     def log(message: str) -> None:
@@ -332,6 +360,8 @@ def main(argv=None) -> None:
                 cpu = f", server CPU {result['server_cpu_s']:.1f}s, task CPU {result['tasks_cpu_s']:.1f}s"
             if "sbatch" in result:
                 cpu += f", {result['sbatch']} sbatch ({'/'.join(result['slurm_states'])}), {result['squeue']} squeue"
+            if "ssh_round_trips" in result:
+                cpu += f", {result['ssh_round_trips']} SSH round trips, {result['ssh_bytes']} B"
             log(f"N={size} run {run}: job {result['observed_s']:.2f}s{cpu}")
             if call_phases is None:
                 folder = benchmark.job_folder(result["job"], scratch / f"job-n{size}")
@@ -356,13 +386,18 @@ def main(argv=None) -> None:
         if slurm:
             row["sbatch"] = [result["sbatch"] for result in jobs]
             row["squeue"] = [result["squeue"] for result in jobs]
+        if args.ssh_log:
+            row["ssh_round_trips"] = [result["ssh_round_trips"] for result in jobs]
+            row["ssh_bytes"] = [result["ssh_bytes"] for result in jobs]
         if args.server_pid:
             # The server's own CPU time, against that of the task processes of the same job.
             best = min(jobs, key=lambda result: result["server_cpu_s"])
             row["server_cpu_s"] = round(best["server_cpu_s"], 2)
             row["server_cpu_ms_per_process"] = round(1000 * best["server_cpu_s"] / processes, 2)
             row["tasks_cpu_s"] = round(best["tasks_cpu_s"], 2)
-            row["server_cpu_share"] = round(best["server_cpu_s"] / best["tasks_cpu_s"], 3)
+            # None where the tasks are not the server's children (slurm_ssh: they run through sshd).
+            tasks_cpu = best["tasks_cpu_s"]
+            row["server_cpu_share"] = round(best["server_cpu_s"] / tasks_cpu, 3) if tasks_cpu else None
             row["replay_tasks_cpu_s"] = {
                 str(width): [round(cpu_s, 2) for _, cpu_s in values] for width, values in limits.items()
             }
@@ -372,17 +407,21 @@ def main(argv=None) -> None:
     header = " | ".join(f"limit, {width} processes (s) | ratio" for width in widths)
     cpu_header = " | server CPU per task process (ms) | server CPU / task CPU" if args.server_pid else ""
     slurm_header = " | sbatch per job | squeue per job" if slurm else ""
-    print(f"| N | task processes | submission to done (s) | {header}{cpu_header}{slurm_header} |")
-    extra = (" | ---: | ---:" if cpu_header else "") + (" | ---: | ---:" if slurm else "")
+    ssh_header = " | SSH round trips per job | bytes moved per job" if args.ssh_log else ""
+    print(f"| N | task processes | submission to done (s) | {header}{cpu_header}{slurm_header}{ssh_header} |")
+    extra = "".join(" | ---: | ---:" for header in (cpu_header, slurm_header, ssh_header) if header)
     print("| ---: | ---: | ---: | " + " | ".join("---: | ---:" for _ in widths) + extra + " |")
     for row in rows:
         cells = " | ".join(
             f"{min(row['limits_s'][str(width)]):.2f} | {row['ratios'][str(width)]:.2f}" for width in widths
         )
         if args.server_pid:
-            cells += f" | {row['server_cpu_ms_per_process']:.1f} | {100 * row['server_cpu_share']:.1f}%"
+            share = row["server_cpu_share"]
+            cells += f" | {row['server_cpu_ms_per_process']:.1f} | {'n/a' if share is None else f'{100 * share:.1f}%'}"
         if slurm:
             cells += f" | {'/'.join(map(str, row['sbatch']))} | {'/'.join(map(str, row['squeue']))}"
+        if args.ssh_log:
+            cells += f" | {'/'.join(map(str, row['ssh_round_trips']))} | {'/'.join(map(str, row['ssh_bytes']))}"
         print(f"| {row['N']} | {row['task_processes']} | {row['job_s']:.2f} | {cells} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
