@@ -245,7 +245,6 @@ class SlurmRunner(JobRunner):
                 missing = missing or outcome is None
         if missing and not self._waited_for_missing_files(ids[0]):
             return None
-        self._missing_since.pop(ids[0], None)
         self._release(ids)
         return found
 
@@ -269,7 +268,6 @@ class SlurmRunner(JobRunner):
         if now - since < limit:
             self.logger.warning(f"Could not copy the files of SLURM job(s) {', '.join(ids)} back; will try again: {error}")
             return None
-        self._fetch_failing_since.pop(ids[0], None)
         self._release(ids)
         raise JobExecutionError(
             info=f"Cannot follow SLURM job(s) {', '.join(ids)} of {access.description}: {error}\n"
@@ -312,10 +310,13 @@ class SlurmRunner(JobRunner):
             self.logger.error(f"Could not cancel SLURM jobs {', '.join(ids)}: {error}")
 
     def _release(self, ids: list[str]) -> None:
+        """Forget a phase's SLURM jobs: no longer watched, no time kept for them."""
         for job_id in ids:
             poller = self._watched.pop(job_id, None)
             if poller is not None:
                 poller.forget([job_id])
+            self._missing_since.pop(job_id, None)
+            self._fetch_failing_since.pop(job_id, None)
 
     def close(self) -> None:
         self._release(list(self._watched))
